@@ -1,0 +1,3 @@
+"""ami package (see docs/)."""
+
+__all__: list[str] = []

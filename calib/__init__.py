@@ -1,0 +1,52 @@
+"""Calibration: constants store, dark-run statistics, corrections, geometry and images.
+
+Pure computation on numpy arrays (the store and ``Geometry.read`` are the only file I/O), used
+by both the live monitor and offline analysis. Names follow psana where users know them.
+"""
+
+from ._calibrator import Calibrator, apply_common_mode, split_gain
+from ._dark import DarkAccumulator, DarkStats, DarkThresholds, dark_constants
+from ._default_geometry import default_geometry_text
+from ._detectors import DETECTORS, CommonMode, DetectorSpec, detector_spec
+from ._diff import ConstantsDiff, diff_constants
+from ._errors import CalibError, GeometryError
+from ._geometry import Geometry, GeometryRow
+from ._image import ImageAssembler
+from ._segments import SegmentType, segment_type
+from ._status import ALL_STATUS_BITS, StatusBit, good_pixels
+from ._store import CTYPES, CalibEntry, CalibStore, RunRange, read_constants
+from ._textarray import format_text_array, parse_text_array
+
+__all__ = [
+    "ALL_STATUS_BITS",
+    "CTYPES",
+    "DETECTORS",
+    "CalibEntry",
+    "CalibError",
+    "CalibStore",
+    "Calibrator",
+    "CommonMode",
+    "ConstantsDiff",
+    "DarkAccumulator",
+    "DarkStats",
+    "DarkThresholds",
+    "DetectorSpec",
+    "Geometry",
+    "GeometryError",
+    "GeometryRow",
+    "ImageAssembler",
+    "RunRange",
+    "SegmentType",
+    "StatusBit",
+    "apply_common_mode",
+    "dark_constants",
+    "default_geometry_text",
+    "detector_spec",
+    "diff_constants",
+    "format_text_array",
+    "good_pixels",
+    "parse_text_array",
+    "read_constants",
+    "segment_type",
+    "split_gain",
+]

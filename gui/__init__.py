@@ -1,0 +1,3 @@
+"""gui package (see docs/)."""
+
+__all__: list[str] = []

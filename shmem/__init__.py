@@ -1,0 +1,3 @@
+"""shmem package (see docs/)."""
+
+__all__: list[str] = []
