@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,11 @@ from ._types import (
 )
 
 _SHAPE_DTYPE = np.dtype("<u4")
+_XTC = struct.Struct("<IHHI")
+
+
+class _FallBackError(Exception):
+    """Internal: the fast decode path met something it leaves to the careful path."""
 
 
 class NamesLookup(dict[int, Names]):
@@ -206,15 +212,146 @@ class Event:
         return None
 
 
+_SCALAR_CODE = {
+    DataType.UINT8: "B", DataType.UINT16: "H", DataType.UINT32: "I", DataType.UINT64: "Q",
+    DataType.INT8: "b", DataType.INT16: "h", DataType.INT32: "i", DataType.INT64: "q",
+    DataType.FLOAT: "f", DataType.DOUBLE: "d", DataType.ENUMVAL: "i", DataType.ENUMDICT: "i",
+}
+
+
+class _Plan:
+    """How to pull every field of one (Names, shapes) out of a Data payload quickly.
+
+    Runs of scalars become one ``struct`` unpack; arrays become ``np.frombuffer`` views.
+    """
+
+    __slots__ = ("names", "size", "steps")
+
+    def __init__(self, names: Names, fields: list[FieldLayout]) -> None:
+        self.names = names
+        self.size = fields[-1].offset + fields[-1].nbytes if fields else 0
+        steps: list[tuple] = []
+        run: list[FieldLayout] = []
+
+        def flush() -> None:
+            if run:
+                fmt = "<" + "".join(_SCALAR_CODE[f.type] for f in run)
+                steps.append((0, tuple(f.name for f in run), struct.Struct(fmt), run[0].offset))
+                run.clear()
+
+        for fl in fields:
+            if not fl.shape and fl.type is not DataType.CHARSTR:
+                run.append(fl)
+                continue
+            flush()
+            if fl.type is DataType.CHARSTR:
+                steps.append((2, fl.name, fl.offset, fl.nbytes))
+            else:
+                dtype = NUMPY_DTYPE[fl.type]
+                steps.append((1, fl.name, dtype, fl.nbytes // dtype.itemsize, fl.offset,
+                              fl.shape))
+        flush()
+        self.steps = steps
+
+    def values(self, buf: Buffer, base: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for step in self.steps:
+            kind = step[0]
+            if kind == 0:
+                out.update(zip(step[1], step[2].unpack_from(buf, base + step[3]), strict=True))
+            elif kind == 1:
+                out[step[1]] = np.frombuffer(buf, step[2], step[3],
+                                             base + step[4]).reshape(step[5])
+            else:
+                raw = bytes(buf[base + step[2] : base + step[2] + step[3]])
+                end = raw.find(b"\0")
+                out[step[1]] = (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
+        return out
+
+
 class Decoder:
     """Decodes dgrams through a NamesLookup, caching field layouts per (NamesId, shapes)."""
 
     def __init__(self, lookup: NamesLookup | None = None) -> None:
         self.lookup = lookup if lookup is not None else NamesLookup()
         self._layouts: dict[tuple[int, bytes], list[FieldLayout]] = {}
+        self._plans: dict[tuple[int, bytes], _Plan] = {}
 
     def decode(self, dgram: Dgram) -> Event:
-        """Decode every ShapesData of a dgram (registering Names blocks found on the way)."""
+        """Decode every ShapesData of a dgram (registering Names blocks found on the way).
+
+        The common shape of data takes a fast path; anything unusual is handed to the careful
+        path, which raises XtcError naming the offset and rule broken.
+        """
+        try:
+            return self._decode_fast(dgram)
+        except _FallBackError:
+            return self._decode_careful(dgram)
+
+    def _decode_fast(self, dgram: Dgram) -> Event:
+        buf = dgram.buf
+        unpack = _XTC.unpack_from
+        event = Event(dgram)
+        items = event.items
+        nodes = event.nodes
+        lookup = self.lookup
+        plans = self._plans
+        shift = dgram.file_offset - dgram.offset
+        root = dgram.root
+        stack: list[tuple[int, int, int | None, int]] = [(root.offset + 12, root.end, None, 0)]
+        while stack:
+            off, end, seg, depth = stack.pop()
+            while off < end:
+                if end - off < 12:
+                    raise _FallBackError
+                src, damage, contains, extent = unpack(buf, off)
+                nxt = off + extent
+                if extent < 12 or nxt > end:
+                    raise _FallBackError
+                tid = contains & 0xFFF
+                if tid == 1:  # ShapesData
+                    names = lookup.get(src & 0x0FFFFFFF)
+                    if names is None or extent < 36:
+                        raise _FallBackError
+                    _a_src, _a_dmg, a_cont, a_ext = unpack(buf, off + 12)
+                    b_off = off + 12 + a_ext
+                    if a_ext < 12 or b_off + 12 > nxt:
+                        raise _FallBackError
+                    _b_src, _b_dmg, b_cont, b_ext = unpack(buf, b_off)
+                    if b_off + b_ext != nxt:
+                        raise _FallBackError
+                    a_t, b_t = a_cont & 0xFFF, b_cont & 0xFFF
+                    if a_t == 2 and b_t == 3:
+                        shapes_at, shapes_ext, data_at, data_ext = off + 12, a_ext, b_off, b_ext
+                    elif a_t == 3 and b_t == 2:
+                        shapes_at, shapes_ext, data_at, data_ext = b_off, b_ext, off + 12, a_ext
+                    else:
+                        raise _FallBackError
+                    key = (src & 0x0FFFFFFF, bytes(buf[shapes_at + 12 : shapes_at + shapes_ext]))
+                    plan = plans.get(key)
+                    if plan is None or plan.names is not names:
+                        raise _FallBackError
+                    if plan.size != data_ext - 12:
+                        raise _FallBackError
+                    items.append(DetectorData(names, plan.values(buf, data_at + 12),
+                                              seg, damage, shift + off))
+                elif tid == 0:  # Parent
+                    if depth >= MAX_DEPTH:
+                        raise _FallBackError
+                    level = src >> 28
+                    child_seg = seg
+                    if level == 0:
+                        child_seg = src & 0x0FFFFFFF
+                        nodes[child_seg] = damage
+                    stack.append((nxt, end, seg, depth))
+                    stack.append((off + 12, nxt, child_seg, depth + 1))
+                    break
+                else:
+                    raise _FallBackError  # Names blocks and strays go the careful way
+                off = nxt
+        return event
+
+    def _decode_careful(self, dgram: Dgram) -> Event:
         event = Event(dgram)
         for hdr, seg in walk(dgram):
             tid = hdr.type_id
@@ -255,7 +392,12 @@ class Decoder:
             if len(self._layouts) < 4096:
                 self._layouts[key] = fields
         base = data_hdr.payload
-        values = {fl.name: field_value(buf, base, fl) for fl in fields}
+        plan = self._plans.get(key)
+        if plan is None or plan.names is not names:
+            plan = _Plan(names, fields)
+            if len(self._plans) < 4096:
+                self._plans[key] = plan
+        values = plan.values(buf, base)
         return DetectorData(names, values, segment.value if segment is not None else None,
                             sd.damage, dgram.file_offset - dgram.offset + sd.offset)
 

@@ -18,9 +18,12 @@ from ._dgram import Dgram
 from ._errors import XtcError
 from ._names import Alg, Field, Names
 from ._types import SMD_NODE_ID, DataType, TransitionId, TypeId
-from ._writer import Block, EncodedDgram, NamesBlock, RawBlock, ShapesDataBlock, make_dgram
+from ._writer import Block, EncodedDgram, NamesBlock, Part
 
 _EXTENT_AT = struct.Struct("<I")
+#: dgram header + ShapesData {Shapes (empty), Data {intOffset, intDgramSize}}: 76 bytes
+_SMD_EVENT = struct.Struct("<IIIIHHI" + "IHHI" * 3 + "QQ")
+_SMD_EXTENT = 12 + 52
 
 SMDINFO_NAMES = Names.create(
     "smdinfo", "offset",
@@ -40,16 +43,20 @@ class SmdGenerator:
         """The smd dgram for big dgram ``dg`` found at byte ``offset`` of its chunk file."""
         service = dg.service
         if service == TransitionId.L1Accept:
-            children: list[Block] = [ShapesDataBlock(self.names, (offset, dg.size))]
+            inline: list[Part] = []
+            added = 0
             if self.inline_limit > 0:
                 mv = memoryview(dg.buf)
                 for child in dg.children():
                     if child.extent <= self.inline_limit:
-                        children.append(RawBlock(mv[child.offset : child.end]))
-            return make_dgram(service, dg.seconds, dg.nanoseconds, children,
-                              root_src=dg.root.src, damage=dg.damage,
-                              readout_groups=dg.env & 0xFFFF,
-                              dgram_type=(dg.env >> 28) & 3, trigger_bits=(dg.env >> 16) & 0xFF)
+                        inline.append(mv[child.offset : child.end])
+                        added += child.extent
+            head = _SMD_EVENT.pack(dg.nanoseconds, dg.seconds, dg.env, dg.root.src, dg.damage,
+                                   int(TypeId.Parent), _SMD_EXTENT + added,
+                                   self.names.names_id, 0, int(TypeId.ShapesData), 52,
+                                   0, 0, int(TypeId.Shapes), 12, 0, 0, int(TypeId.Data), 28,
+                                   offset, dg.size)
+            return EncodedDgram([head, *inline], len(head) + added)
         body = dg.memoryview()
         if service == TransitionId.Configure:
             return add_to_root(dg, [NamesBlock(self.names)])

@@ -170,3 +170,36 @@ def test_damage_and_env_round_trip() -> None:
     assert (dg.env >> 16) & 0xFF == 3 and dg.timestamp == (10 << 32) | 20
     ev = Decoder().decode(dg)
     assert ev.nodes == {4: int(Damage.DroppedContribution)}
+
+
+def test_template_encodes_like_the_generic_writer() -> None:
+    from daq.xtc import DgramTemplate
+
+    tn = Names.create("timing", "timing", [Field("pulseId", DataType.UINT64),
+                                            Field("codes", DataType.UINT8, 1)], node_id=1, index=0)
+    wn = Names.create("acq", "acqiris", [Field("wf", DataType.INT16, 2),
+                                         Field("gain", DataType.FLOAT)], node_id=2, index=0)
+    tmpl = DgramTemplate(TransitionId.L1Accept, [
+        (segment_src(1), [(tn, {"codes": (16,)})]),
+        (segment_src(2), [(wn, {"wf": (2, 100)})])], root_src=event_src(4), readout_groups=1)
+    bound = tmpl.bind()
+    rng = np.random.default_rng(1)
+    for pid in range(3):
+        codes = rng.integers(0, 2, 16).astype(np.uint8)
+        wf = rng.integers(-1000, 1000, (2, 100)).astype(np.int16)
+        bound.set_time(7, pid)
+        bound.fill(tn, {"pulseId": 1000 + pid, "codes": codes})
+        bound.array(wn, "wf")[:] = wf
+        bound.set(wn, "gain", 0.5)
+        generic = make_dgram(TransitionId.L1Accept, 7, pid, [
+            ParentBlock(segment_src(1), [ShapesDataBlock(tn, {"pulseId": 1000 + pid,
+                                                              "codes": codes})]),
+            ParentBlock(segment_src(2), [ShapesDataBlock(wn, {"wf": wf, "gain": 0.5})])],
+            root_src=event_src(4), readout_groups=1)
+        assert bound.tobytes() == generic.tobytes()
+    bound.set_damage(int(Damage.DroppedContribution), [0, int(Damage.DroppedContribution)])
+    dg = Dgram(bound.tobytes())
+    assert dg.damage == Damage.DroppedContribution
+    with pytest.raises(ValueError, match="CHARSTR"):
+        DgramTemplate(TransitionId.L1Accept, [(segment_src(1), [(Names.create(
+            "s", "t", [Field("txt", DataType.CHARSTR, 1)], node_id=1, index=3), {})])])
