@@ -1,0 +1,1 @@
+"""The DAQ's processes: timing master, readout nodes, event builders, run control, launcher."""

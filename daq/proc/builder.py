@@ -1,0 +1,198 @@
+"""An event builder process: joins its multicast group, reassembles fragments, builds events
+and hands them, in time order, to its sinks (the recorder, and the shared-memory ring when the
+partition asks for monitoring). It acknowledges every transition to the control process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import time
+from typing import Any
+
+import zmq
+
+from daq.config import PartitionConfig
+from daq.eb import BuiltEvent, EventBuilder
+from daq.net import FLAG_TIMING, FragmentError, Reassembly, kernel_udp_drops, parse, receiver
+from daq.record import Recorder, RecordingError, Sink
+from daq.xtc import Dgram, TransitionId, XtcError
+
+from ._link import ControlLink
+
+log = logging.getLogger("daq.eb")
+MAX_REASSEMBLIES = 256
+
+
+class BuilderProcess:
+    def __init__(self, cfg: PartitionConfig, index: int, *, record: bool = True,
+                 sinks: list[Sink] | None = None) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.eb = EventBuilder(index, cfg.group_members(), timeout=cfg.eb_timeout)
+        self.sinks: list[Sink] = list(sinks or [])
+        self.recorder: Recorder | None = None
+        if record and cfg.recording.enabled:
+            self.recorder = Recorder(cfg.data_root, cfg.experiment, index,
+                                     chunk_bytes=cfg.recording.chunk_bytes,
+                                     inline_limit=cfg.recording.inline_limit)
+            self.sinks.insert(0, self.recorder)
+        self.epoch = -1
+        self.stop = False
+        self.partial: dict[tuple[int, int], Reassembly] = {}
+        self.c = {"datagrams": 0, "bytes": 0, "malformed": 0, "checksum": 0, "foreign": 0,
+                  "stale_epoch": 0, "fragment_dups": 0, "reassembly_dropped": 0,
+                  "built_bytes": 0, "sink_errors": 0}
+        self.kernel_drops0 = kernel_udp_drops()
+
+    def run(self) -> int:
+        net = self.cfg.network
+        rx, effective = receiver(net.builder_group(self.index), net.builder_port, net.interface,
+                                 net.rcvbuf)
+        link = ControlLink(self.cfg.control, "eb", self.index)
+        ctl = link.open()
+        self._open_sinks()
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop", True))
+        poller = zmq.Poller()
+        poller.register(ctl, zmq.POLLIN)
+        poller.register(rx, zmq.POLLIN)
+        buf = bytearray(1 << 16)
+        mv = memoryview(buf)
+        last_status = last_flush = 0.0
+        log.info("builder %d on %s:%d, receive buffer %d bytes", self.index,
+                 net.builder_group(self.index), net.builder_port, effective)
+        try:
+            while not self.stop:
+                ready = dict(poller.poll(20))
+                if ctl in ready:
+                    kind, body = link.recv()
+                    if kind == "cmd" and body.get("cmd") == "exit":
+                        break
+                if rx.fileno() in ready:
+                    for _ in range(256):
+                        try:
+                            n = rx.recv_into(buf, 0, socket.MSG_DONTWAIT)
+                        except BlockingIOError:
+                            break
+                        self.on_datagram(mv, n, link)
+                self.deliver(self.eb.poll(), link)
+                now = time.monotonic()
+                if now - last_flush > 0.2:
+                    last_flush = now
+                    self._flush(link)
+                if now - last_status > 0.5:
+                    last_status = now
+                    link.send("status", self.status())
+        finally:
+            rx.close()
+            for sink in self.sinks:
+                try:
+                    sink.close(complete=False)
+                except Exception:
+                    log.exception("closing a sink failed")
+            link.send("status", self.status())
+            link.close()
+        return 0
+
+    def _open_sinks(self) -> None:
+        for sink in self.sinks:
+            opener = getattr(sink, "open", None)
+            if opener is not None:
+                opener()
+
+    def _flush(self, link: ControlLink) -> None:
+        if self.recorder is not None:
+            try:
+                self.recorder.flush()
+            except RecordingError as exc:
+                self.c["sink_errors"] += 1
+                link.send("error", {"role": "eb", "id": self.index, "message": str(exc)})
+
+    def status(self) -> dict[str, Any]:
+        drops = kernel_udp_drops()
+        return {"role": "eb", "id": self.index, **self.c, **self.eb.counters.asdict(),
+                "depth": self.eb.depth, "partial": len(self.partial),
+                "kernel_drops": drops - self.kernel_drops0 if drops >= 0 else -1,
+                "run": self.recorder.run if self.recorder else None,
+                "recording_error": self.recorder.failed if self.recorder else None}
+
+    def on_datagram(self, mv: memoryview, n: int, link: ControlLink) -> None:
+        c = self.c
+        c["datagrams"] += 1
+        c["bytes"] += n
+        try:
+            head = parse(mv, n)
+        except FragmentError as exc:
+            c["checksum" if exc.reason == "checksum" else
+              "foreign" if exc.reason == "foreign" else "malformed"] += 1
+            return
+        if head.partition != self.cfg.partition or head.flags & FLAG_TIMING:
+            c["foreign"] += 1
+            return
+        if head.epoch < self.epoch:
+            c["stale_epoch"] += 1
+            return
+        if head.transition == TransitionId.Configure and head.epoch > self.epoch:
+            self.epoch = head.epoch
+            self.eb.reset()
+            self.partial.clear()
+        elif head.epoch > self.epoch:
+            self.epoch = head.epoch  # joined mid-configuration (builder restarted)
+        if head.count == 1:
+            data: bytes | bytearray = bytes(mv[40:n])
+        else:
+            key = (head.node, head.pulse_id)
+            part = self.partial.get(key)
+            if part is None:
+                if len(self.partial) >= MAX_REASSEMBLIES:
+                    oldest = min(self.partial, key=lambda k: k[1])
+                    del self.partial[oldest]
+                    c["reassembly_dropped"] += 1
+                part = self.partial[key] = Reassembly(head.total, head.count)
+            try:
+                done = part.add(head, mv, n)
+            except FragmentError as exc:
+                c["fragment_dups" if exc.reason == "duplicate" else "malformed"] += 1
+                return
+            if not done:
+                return
+            del self.partial[key]
+            data = part.buf
+        try:
+            dgram = Dgram(data, source=f"node {head.node}")
+        except XtcError:
+            c["malformed"] += 1
+            return
+        if dgram.service != head.transition:
+            c["malformed"] += 1
+            return
+        self.deliver(self.eb.add(head.node, head.pulse_id, dgram), link)
+
+    def deliver(self, events: list[BuiltEvent], link: ControlLink) -> None:
+        for ev in events:
+            dg = ev.dgram()
+            self.c["built_bytes"] += dg.size
+            error = None
+            for sink in self.sinks:
+                try:
+                    sink.put(dg)
+                except RecordingError as exc:
+                    error = str(exc)
+                    self.c["sink_errors"] += 1
+                except Exception as exc:
+                    error = f"{type(sink).__name__}: {exc}"
+                    self.c["sink_errors"] += 1
+                    log.exception("sink failed")
+            if ev.service != TransitionId.L1Accept:
+                if ev.service != TransitionId.SlowUpdate:
+                    link.send("status", self.status())
+                    link.send("ack", {"role": "eb", "id": self.index, "transition": ev.service,
+                                      "missing": list(ev.missing), "error": error,
+                                      "run": self.recorder.run if self.recorder else None})
+            elif error is not None:
+                link.send("error", {"role": "eb", "id": self.index, "message": error})
+
+
+def main(cfg: PartitionConfig, index: int, record: bool = True) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s eb %(message)s")
+    return BuilderProcess(cfg, index, record=record).run()

@@ -1,0 +1,246 @@
+"""A readout node: reads its detectors for each shot of its readout group and sends the
+contribution (a Segment-level Parent) by UDP multicast to event builder ``counter % nBuilders``;
+transitions go to every builder.
+
+The node joins the timing group, waits for a Configure (so a node restarted mid-run joins at
+the next Configure), declares its detectors' Names, and from then on encodes each event with a
+fixed-layout template into a reused buffer, the detectors writing their arrays straight into it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import time
+from typing import Any
+
+import msgpack
+import numpy as np
+import zmq
+
+from daq.config import NodeConfig, PartitionConfig
+from daq.net import FLAG_TIMING, FragmentError, fragments, parse, receiver, sender
+from daq.sim import Detector, make_detector
+from daq.timing import SHOT_SIZE, Shot, decode_shot
+from daq.xtc import (
+    NAMES_ID_STEPINFO,
+    Alg,
+    DataType,
+    DgramTemplate,
+    Field,
+    Names,
+    NamesBlock,
+    ParentBlock,
+    ShapesDataBlock,
+    TransitionId,
+    make_dgram,
+    segment_src,
+)
+from daq.xtc._stream import runinfo_names
+
+from ._link import ControlLink
+
+log = logging.getLogger("daq.node")
+SLOW_KINDS = {"epics"}  #: read at SlowUpdate, not per shot
+
+
+class ReadoutNode:
+    def __init__(self, cfg: PartitionConfig, node_id: int) -> None:
+        self.cfg = cfg
+        self.node: NodeConfig = cfg.node(node_id)
+        self.node_id = node_id
+        self.is_run_node = node_id == min(n.id for n in cfg.nodes)
+        self.detectors: list[Detector] = []
+        self.slow: list[tuple[Detector, Names]] = []
+        self.names: list[Names] = []
+        self.fast: list[tuple[Detector, Names, dict[str, np.ndarray]]] = []
+        self.template: DgramTemplate | None = None
+        self.bound: Any = None
+        self.epoch = -1
+        self.configured = False
+        self.stop = False
+        self.report = False
+        self.counters = {"events": 0, "bytes": 0, "transitions": 0, "timing_errors": 0,
+                         "skipped_unconfigured": 0, "datagrams": 0}
+        self.runinfo = runinfo_names(node_id) if self.is_run_node else None
+        self.scan_names: Names | None = None
+        if self.is_run_node and cfg.scan is not None:
+            self.scan_names = Names.create(
+                "scan", "scan", [Field("step", DataType.UINT32),
+                                 Field(cfg.scan.variable, DataType.DOUBLE)],
+                node_id=node_id, index=NAMES_ID_STEPINFO, alg=Alg.of("raw", 2, 0, 0))
+
+    # -- configure --------------------------------------------------------------------------
+    def configure(self) -> None:
+        """Build detectors, their Names and the per-shot template (heavy work happens here)."""
+        self.detectors = [make_detector(d.kind, d.name, **d.params) for d in self.node.detectors]
+        self.names, self.fast, self.slow = [], [], []
+        layout_items = []
+        for index, det in enumerate(self.detectors):
+            names = Names.create(det.det_name, det.det_type, det.xtc_fields(),
+                                 node_id=self.node_id, index=index, det_id=det.det_id,
+                                 alg=det.alg, segment=det.segment)
+            self.names.append(names)
+            if det.kind in SLOW_KINDS:
+                self.slow.append((det, names))
+                continue
+            det.prepare()
+            shapes = {f.name: tuple(f.shape) for f in det.fields if f.shape}
+            layout_items.append((names, shapes))
+            self.fast.append((det, names, {}))
+        self.template = DgramTemplate(TransitionId.L1Accept,
+                                      [(segment_src(self.node_id), layout_items)])
+        self.bound = self.template.bind()
+        for det, names, views in self.fast:
+            for f in det.fields:
+                if f.shape:
+                    views[f.name] = self.bound.array(names, f.name)
+        self.configured = True
+
+    # -- contributions ---------------------------------------------------------------------
+    def transition_blocks(self, tid: int, info: dict[str, Any], shot_time: float) -> list:
+        blocks: list[Any] = []
+        if tid == TransitionId.Configure:
+            blocks = [NamesBlock(n) for n in self.names]
+            if self.runinfo is not None:
+                blocks.append(NamesBlock(self.runinfo))
+            if self.scan_names is not None:
+                blocks.append(NamesBlock(self.scan_names))
+        elif tid == TransitionId.BeginRun and self.runinfo is not None:
+            blocks = [ShapesDataBlock(self.runinfo, {"expt": str(info.get("expt", "")),
+                                                     "runnum": int(info.get("run", 0))})]
+        elif tid == TransitionId.BeginStep and self.scan_names is not None and "step" in info:
+            blocks = [ShapesDataBlock(self.scan_names, {
+                "step": int(info["step"]), self.scan_names.fields[1].name: float(info["value"])})]
+        elif tid == TransitionId.SlowUpdate:
+            for det, names in self.slow:
+                reading = det.read(shot_time)  # type: ignore[arg-type]  # epics: POSIX time
+                blocks.append(ShapesDataBlock(names, reading))
+        return blocks
+
+    def send(self, sock: socket.socket, dest: tuple[str, int], tid: int, pulse_id: int,
+             payload: Any) -> None:
+        net = self.cfg.network
+        for parts in fragments(payload, fragment_size=net.fragment_size, transition=tid,
+                               partition=self.cfg.partition, node=self.node_id,
+                               pulse_id=pulse_id, epoch=self.epoch):
+            sock.sendmsg(parts, (), 0, dest)
+            self.counters["datagrams"] += 1
+
+    def on_transition(self, sock: socket.socket, tid: int, pulse_id: int, epoch: int,
+                      body: dict[str, Any]) -> None:
+        if tid == TransitionId.Configure:
+            self.epoch = epoch
+            t0 = time.monotonic()
+            self.configure()
+            log.info("node %d configured %d detectors in %.1f s", self.node_id,
+                     len(self.detectors), time.monotonic() - t0)
+        elif not self.configured or epoch != self.epoch:
+            self.counters["skipped_unconfigured"] += 1
+            return
+        info = body.get("info", {})
+        posix = body["seconds"] + 631152000 + body["nanoseconds"] * 1e-9
+        enc = make_dgram(tid, body["seconds"], body["nanoseconds"], [ParentBlock(
+            segment_src(self.node_id), self.transition_blocks(tid, info, posix))])
+        data = enc.tobytes()
+        net = self.cfg.network
+        for b in range(self.cfg.builders):
+            self.send(sock, (net.builder_group(b), net.builder_port), tid, pulse_id, data)
+        self.counters["transitions"] += 1
+        self.report = True
+        if tid == TransitionId.Unconfigure:
+            self.configured = False
+
+    def on_shot(self, sock: socket.socket, shot: Shot) -> None:
+        if not self.configured:
+            self.counters["skipped_unconfigured"] += 1
+            return
+        if not shot.readout_groups >> self.node.group & 1:
+            return
+        bound = self.bound
+        bound.set_time(shot.seconds, shot.nanoseconds)
+        bound.set_env(shot.readout_groups)
+        for det, names, views in self.fast:
+            values = det.read(shot, out=views)
+            for name, value in values.items():
+                if name not in views:
+                    bound.set(names, name, value)
+        net = self.cfg.network
+        dest = (net.builder_group(shot.counter % self.cfg.builders), net.builder_port)
+        self.send(sock, dest, TransitionId.L1Accept, shot.pulse_id, bound.view)
+        self.counters["events"] += 1
+        self.counters["bytes"] += bound.template.size
+
+    # -- loop -------------------------------------------------------------------------------
+    def run(self) -> int:
+        net = self.cfg.network
+        rx, effective = receiver(net.timing_group, net.timing_port, net.interface, net.rcvbuf)
+        tx = sender(net.interface, net.ttl)
+        link = ControlLink(self.cfg.control, "node", self.node_id)
+        ctl = link.open()
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop", True))
+        poller = zmq.Poller()
+        poller.register(ctl, zmq.POLLIN)
+        poller.register(rx, zmq.POLLIN)
+        buf = bytearray(1 << 16)
+        mv = memoryview(buf)
+        last_status = 0.0
+        log.info("node %d (%s): timing %s:%d, receive buffer %d bytes", self.node_id,
+                 self.node.name, net.timing_group, net.timing_port, effective)
+        try:
+            while not self.stop:
+                ready = dict(poller.poll(200))
+                if ctl in ready:
+                    kind, body = link.recv()
+                    if kind == "cmd" and body.get("cmd") == "exit":
+                        break
+                if rx.fileno() in ready:
+                    for _ in range(64):
+                        try:
+                            n = rx.recv_into(buf, 0, socket.MSG_DONTWAIT)
+                        except BlockingIOError:
+                            break
+                        self.on_datagram(tx, mv, n, link)
+                now = time.monotonic()
+                if now - last_status > 0.5 or self.report:
+                    last_status = now
+                    self.report = False
+                    link.send("status", {"role": "node", "id": self.node_id, **self.counters,
+                                         "configured": self.configured})
+        finally:
+            rx.close()
+            tx.close()
+            link.close()
+        return 0
+
+    def on_datagram(self, tx: socket.socket, mv: memoryview, n: int, link: ControlLink) -> None:
+        try:
+            head = parse(mv, n)
+        except FragmentError:
+            self.counters["timing_errors"] += 1
+            return
+        if head.partition != self.cfg.partition or not head.flags & FLAG_TIMING or \
+                head.count != 1:
+            self.counters["timing_errors"] += 1
+            return
+        payload = mv[40:n]
+        try:
+            if head.transition == TransitionId.L1Accept:
+                if head.epoch != self.epoch:
+                    self.counters["skipped_unconfigured"] += 1
+                    return
+                for k in range(0, len(payload) - SHOT_SIZE + 1, SHOT_SIZE):
+                    self.on_shot(tx, decode_shot(payload[k : k + SHOT_SIZE]))
+            else:
+                body = msgpack.unpackb(payload, raw=False)
+                self.on_transition(tx, head.transition, head.pulse_id, head.epoch, body)
+        except Exception as exc:  # a detector or encoding failure must be reported, not hidden
+            log.exception("node %d failed on %s", self.node_id,
+                          TransitionId.name_of(head.transition))
+            link.send("error", {"role": "node", "id": self.node_id, "message": str(exc)})
+
+
+def main(cfg: PartitionConfig, node_id: int) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s node %(message)s")
+    return ReadoutNode(cfg, node_id).run()
