@@ -1,0 +1,217 @@
+"""Shared-memory ring: big events to distributed/shared clients, small-event rate, latency."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import struct
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from daq.xtc import (
+    DataType,
+    Decoder,
+    EncodedDgram,
+    Field,
+    Names,
+    NamesBlock,
+    ParentBlock,
+    RawBlock,
+    ShapesDataBlock,
+    TransitionId,
+    TypeId,
+    event_src,
+    make_dgram,
+    segment_src,
+)
+from shmem import ShmemClient, ShmemServer
+
+from ._common import Result
+
+SUITE = "shmem"
+CSPAD_SHAPE = (32, 185, 388)  # 4.6 MB of int16
+_TIME = struct.Struct("<II")  # nanoseconds, seconds of a dgram header
+
+
+def _cspad() -> tuple[EncodedDgram, list[bytes]]:
+    names = Names.create("cspad", "cspad", [Field("raw", DataType.INT16, 3)], node_id=1,
+                         index=0)
+    cfg = make_dgram(TransitionId.Configure, 1, 0, [ParentBlock(segment_src(1),
+                     [NamesBlock(names)])], root_src=event_src(0))
+    frames = [np.full(CSPAD_SHAPE, k, np.int16) for k in range(2)]
+    events = [make_dgram(TransitionId.L1Accept, 2, k, [ParentBlock(segment_src(1), [
+        ShapesDataBlock(names, (f,))])], root_src=event_src(0)).tobytes()
+        for k, f in enumerate(frames)]
+    return cfg, events
+
+
+def _small(size: int = 1000) -> bytearray:
+    n = size - 24 - 12 - 12  # dgram header, segment Parent, the raw xtc's header
+    raw = RawBlock(struct.pack("<IHHI", segment_src(1), 0, TypeId.Data, 12 + n) + b"\0" * n)
+    return bytearray(make_dgram(TransitionId.L1Accept, 0, 0, [ParentBlock(segment_src(1), [raw])],
+                                root_src=event_src(0)).tobytes())
+
+
+def _transition(t: TransitionId) -> bytes:
+    return make_dgram(t, 1, 0, root_src=event_src(0)).tobytes()
+
+
+def _client_main(tag: str, group: str, mode: str, kind: str, conn: Connection) -> None:
+    """A client process: reads until Disable, then sends back what it measured."""
+    decoder = Decoder()
+    lat: list[int] = []
+    n = nbytes = 0
+    t0 = t1 = 0.0
+    with ShmemClient(tag, group, mode, name=f"bench-{kind}") as client:
+        conn.send("ready")
+        for dg in client:
+            if dg.service == TransitionId.Disable:
+                break
+            if not dg.is_event:
+                if dg.service == TransitionId.Configure:
+                    decoder.decode(dg)
+                continue
+            if n == 0:
+                t0 = time.perf_counter()
+            n += 1
+            nbytes += dg.size
+            if kind == "big":
+                arr = decoder.decode(dg).items[0].values["raw"]  # zero-copy view
+                nbytes += int(arr[0, 0, 0]) * 0 + int(arr[-1, -1, -1]) * 0
+            elif kind == "latency":
+                ns, sec = _TIME.unpack_from(dg.buf, dg.offset)
+                lat.append(time.perf_counter_ns() - (sec * 1_000_000_000 + ns))
+            t1 = time.perf_counter()
+        stats = client.statistics()
+    conn.send({"n": n, "bytes": nbytes, "dt": t1 - t0, "lat": lat, **stats})
+
+
+class _Clients:
+    """Client processes attached to a server, with a ready handshake; always reaped."""
+
+    def __init__(self, tag: str, specs: list[tuple[str, str, str]]) -> None:
+        ctx = mp.get_context("spawn")
+        self.procs: list[Any] = []
+        self.conns: list[Connection] = []
+        for group, mode, kind in specs:
+            ours, theirs = ctx.Pipe()
+            p = ctx.Process(target=_client_main, args=(tag, group, mode, kind, theirs),
+                            daemon=True)
+            p.start()
+            theirs.close()
+            self.procs.append(p)
+            self.conns.append(ours)
+        for c in self.conns:
+            if not c.poll(30) or c.recv() != "ready":
+                raise RuntimeError("benchmark client did not attach")
+
+    def results(self, timeout: float = 60) -> list[dict[str, Any]]:
+        out = []
+        for c in self.conns:
+            if not c.poll(timeout):
+                raise RuntimeError("benchmark client did not finish")
+            out.append(c.recv())
+        return out
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+
+
+def _tag(name: str) -> str:
+    return f"bench-{name}-{os.getpid()}"
+
+
+def big_events(n_events: int, specs: list[tuple[str, str, str]]) -> tuple[float, float, str]:
+    """(client GB/s summed over clients, producer GB/s, note)."""
+    cfg, events = _cspad()
+    tag = _tag("big")
+    with ShmemServer(tag, n_buffers=16, buffer_size=len(events[0]) + 4096,
+                     transition_size=1 << 16) as srv:
+        srv.put(cfg)
+        clients = _Clients(tag, specs)
+        try:
+            t0 = time.perf_counter()
+            for i in range(n_events):
+                srv.put(events[i & 1])
+            t_put = time.perf_counter() - t0
+            srv.put(_transition(TransitionId.Disable))
+            res = clients.results()
+        finally:
+            clients.close()
+    size = len(events[0])
+    client_rate = sum(r["bytes"] / r["dt"] for r in res if r["dt"] > 0) / 1e9
+    got = [r["n"] for r in res]
+    return client_rate, n_events * size / t_put / 1e9, f"delivered {got} of {n_events}"
+
+
+def small_events(n_events: int) -> tuple[float, float, str]:
+    """(client events/s, producer events/s, note) for ~1 kB events to one client."""
+    ev = _small()
+    tag = _tag("small")
+    with ShmemServer(tag, n_buffers=64, buffer_size=4096, transition_size=4096) as srv:
+        clients = _Clients(tag, [("bench", "shared", "small")])
+        try:
+            put = srv.put
+            t0 = time.perf_counter()
+            for _ in range(n_events):
+                put(ev)
+            t_put = time.perf_counter() - t0
+            put(_transition(TransitionId.Disable))
+            (res,) = clients.results()
+        finally:
+            clients.close()
+    rate = res["n"] / res["dt"] if res["dt"] > 0 else 0.0
+    return rate, n_events / t_put, f"delivered {res['n']} of {n_events}, {len(ev)} B"
+
+
+def latency(n_events: int, period: float = 500e-6) -> tuple[float, float, float, str]:
+    """(p50 us, p99 us, max us, note): put -> client for 1 kB events, one every ``period``."""
+    ev = _small()
+    tag = _tag("lat")
+    with ShmemServer(tag, n_buffers=16, buffer_size=4096, transition_size=4096) as srv:
+        clients = _Clients(tag, [("bench", "shared", "latency")])
+        try:
+            due = time.perf_counter()
+            for _ in range(n_events):
+                due += period
+                while time.perf_counter() < due:  # pacing the producer
+                    pass
+                t = time.perf_counter_ns()
+                _TIME.pack_into(ev, 0, t % 1_000_000_000, t // 1_000_000_000)
+                srv.put(ev)
+            srv.put(_transition(TransitionId.Disable))
+            (res,) = clients.results()
+        finally:
+            clients.close()
+    lat = np.array(res["lat"], np.float64) / 1e3
+    p50, p99 = np.percentile(lat, [50, 99])
+    return float(p50), float(p99), float(lat.max()), f"{len(lat)} events, 1 per {period*1e6:.0f} us"
+
+
+def run(quick: bool = False) -> list[Result]:
+    n_big = 40 if quick else 2000
+    n_small = 5_000 if quick else 500_000
+    n_lat = 200 if quick else 10_000
+    out: list[Result] = []
+    c, p, note = big_events(n_big, [("bench", "distributed", "big")])
+    out.append(Result(SUITE, "4.6 MB events -> 1 distributed client", c, "GB/s", 5.0,
+                      note=f"{note}; producer {p:.1f} GB/s"))
+    c, p, note = big_events(n_big, [("bench", "shared", "big"), ("bench", "shared", "big")])
+    out.append(Result(SUITE, "4.6 MB events -> 2 shared clients (sum)", c, "GB/s", 5.0,
+                      note=f"{note}; producer {p:.1f} GB/s"))
+    c, p, note = small_events(n_small)
+    out.append(Result(SUITE, "1 kB events -> 1 client", c, "events/s", 300_000,
+                      note=f"{note}; producer {p:,.0f}/s"))
+    p50, p99, mx, note = latency(n_lat)
+    out.append(Result(SUITE, "latency put -> client p50", p50, "us", 20, higher_is_better=False,
+                      note=note))
+    out.append(Result(SUITE, "latency put -> client p99", p99, "us", 200,
+                      higher_is_better=False, note=f"max {mx:.0f} us"))
+    return out

@@ -1,0 +1,7 @@
+"""``python -m shmem``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

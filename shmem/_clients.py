@@ -1,0 +1,162 @@
+"""The server's record of each attached client and of each group (routing of events)."""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ._layout import (
+    C_DELIVERED,
+    C_OVERWRITTEN,
+    C_READ,
+    C_SKIPPED,
+    C_TAIL,
+    C_TRANSITIONS,
+    C_TSKIPPED,
+    CLIENT_REGION_SIZE,
+    S_HEAD,
+    S_WOKEN,
+    Layout,
+)
+from ._proto import WAKE
+
+
+class Client:
+    """One attached client: its ring in the segment, its region (read-only here), counters.
+
+    ``out`` lists ``[pos, slot, taken_back]`` for every ring entry the client has not yet
+    released, in ring order.
+    """
+
+    def __init__(self, id: int, index: int, layout: Layout, region_fd: int, group: str,
+                 mode: str, depth: int, pid: int, name: str, sock: socket.socket) -> None:
+        try:
+            self._mm = mmap.mmap(region_fd, CLIENT_REGION_SIZE, mmap.MAP_SHARED,
+                                 mmap.PROT_READ)
+        finally:
+            os.close(region_fd)
+        self.region = memoryview(self._mm).cast("Q")
+        self.id, self.index, self.group, self.mode = id, index, group, mode
+        self.depth, self.pid, self.name, self.sock = depth, pid, name, sock
+        self.n_events = layout.n_events
+        self.ring_base = layout.ring_word(index)
+        self.ring_mask = layout.ring_size - 1
+        self.ring_events = layout.ring_size - 2 * layout.n_transitions
+        self.evict_from = 0  # ring position where the search for an event to take back starts
+        self.head_word = layout.client_word(index, S_HEAD)
+        self.woken_word = layout.client_word(index, S_WOKEN)
+        self.head = 0
+        self.events = 0  # event entries pushed
+        self.out: deque[list[Any]] = deque()
+        self.offered = self.dropped = self.taken_back = self.transitions_dropped = 0
+        self.wakes = 0
+        self.attached_at = time.time()
+
+    def tail(self) -> int:
+        t = self.region[C_TAIL]
+        return t if t <= self.head else self.head
+
+    def read(self) -> int:
+        r = self.region[C_READ]
+        return r if r <= self.head else self.head
+
+    def has_room(self) -> bool:
+        """Fewer than ``depth`` events queued or held (transitions do not count)."""
+        r = self.region
+        return (self.events - self.taken_back - r[C_DELIVERED] - r[C_OVERWRITTEN] < self.depth
+                and self.head - self.region[C_TAIL] < self.ring_events)
+
+    def ring_room(self) -> bool:
+        """Ring space for one more event, keeping room for the transitions."""
+        return self.head - self.tail() < self.ring_events
+
+    def wake(self) -> None:
+        self.wakes += 1
+        try:  # noqa: SIM105 - the hot path: a try is cheaper than contextlib.suppress
+            self.sock.send(WAKE, socket.MSG_DONTWAIT)
+        except OSError:  # full (a wake-up is pending anyway) or gone (the loop sees EOF)
+            pass
+
+    def stats(self) -> dict[str, Any]:
+        r = self.region
+        tail, read = self.tail(), self.read()
+        queued = held = held_all = 0
+        for pos, slot, _ in self.out:
+            if pos < tail:
+                continue
+            if pos >= read:
+                queued += slot < self.n_events
+            else:
+                held_all += 1
+                held += slot < self.n_events
+        skipped, overwritten = int(r[C_SKIPPED]), int(r[C_OVERWRITTEN])
+        return {"id": self.id, "name": self.name, "pid": self.pid, "group": self.group,
+                "mode": self.mode, "depth": self.depth, "offered": self.offered,
+                "delivered": int(r[C_DELIVERED]),
+                "dropped": self.dropped + skipped + overwritten,
+                "dropped_no_room_or_buffer": self.dropped, "taken_back": self.taken_back,
+                "skipped": skipped, "overwritten": overwritten, "queued": queued,
+                "held": held, "held_buffers": held_all,
+                "transitions": int(r[C_TRANSITIONS]),
+                "transitions_dropped": self.transitions_dropped + int(r[C_TSKIPPED]),
+                "wakes": self.wakes}
+
+    def close(self) -> None:
+        self.region.release()
+        with contextlib.suppress(BufferError):
+            self._mm.close()
+
+
+class Group:
+    """Clients sharing a name: ``shared`` (each gets every event it has room for) or
+    ``distributed`` (each event to one member with room, round robin)."""
+
+    def __init__(self, name: str, mode: str) -> None:
+        self.name, self.mode = name, mode
+        self.shared = mode == "shared"
+        self.members: list[Client] = []
+        self.rr = 0
+
+    def add(self, t: Client) -> None:
+        self.members.append(t)
+
+    def remove(self, t: Client) -> None:
+        self.members.remove(t)
+
+    def route(self, targets: list[Client], make_room: Callable[[Client], bool]) -> None:
+        """Append the members that get the next event; count the others' drops.
+
+        A member without room gets it anyway if ``make_room`` could take back the oldest
+        event still queued to it (the freshest data wins, as monitors want).
+        """
+        members = self.members
+        if self.shared:
+            for t in members:
+                t.offered += 1
+                if t.has_room() or make_room(t):
+                    targets.append(t)
+                else:
+                    t.dropped += 1
+            return
+        n = len(members)
+        start = self.rr
+        for k in range(n):
+            t = members[(start + k) % n]
+            if t.has_room():
+                t.offered += 1
+                targets.append(t)
+                self.rr = (start + k + 1) % n
+                return
+        t = members[start % n]  # nobody has room: it is this member's turn
+        self.rr = (start + 1) % n
+        t.offered += 1
+        if make_room(t):
+            targets.append(t)
+        else:
+            t.dropped += 1

@@ -1,0 +1,430 @@
+"""The producer side: a segment of buffers, the routing of each dgram, the drop policy."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+from collections import deque
+from types import TracebackType
+from typing import Any
+
+from daq.xtc import DGRAM_HEADER_SIZE, Dgram, EncodedDgram, TransitionId
+
+from ._cache import TransitionCache
+from ._clients import Client, Group
+from ._control import ControlLoop
+from ._layout import (
+    C_SLEEP,
+    H_EVENTS,
+    H_TRANSITIONS,
+    S_ID,
+    S_WOKEN,
+    T_SEQ,
+    T_SERVICE,
+    T_SIZE,
+    Layout,
+    segment_path,
+    socket_path,
+    validate_tag,
+)
+from ._segment import ServerSegment
+
+log = logging.getLogger("shmem")
+
+_HEAD = struct.Struct("<III8xI")  # ns, s, env, (src, damage, contains), extent
+_L1 = int(TransitionId.L1Accept)
+_SEQ_MASK = (1 << 48) - 1
+
+
+class ShmemServer:
+    """One tag's segment and control socket; the event builder's monitoring sink.
+
+    ``put(dgram)`` copies a dgram into a free buffer (one copy) and queues it to clients; it
+    never blocks. With no free buffer it takes back the oldest event still queued to a client
+    (not yet read), else drops the new event; both are counted per client.
+    """
+
+    def __init__(self, tag: str, n_buffers: int = 16, buffer_size: int = 8 << 20, *,
+                 n_transitions: int = 16, transition_size: int = 1 << 20,
+                 max_clients: int = 16, queue_depth: int | None = None,
+                 group_access: bool = False, directory: str | os.PathLike[str] | None = None,
+                 ring_size: int = 1024) -> None:
+        self.tag = validate_tag(tag)
+        self.layout = Layout(n_buffers, n_transitions, buffer_size, transition_size,
+                             max_clients, max(ring_size, 1 << (2 * (n_buffers + n_transitions)
+                                                               - 1).bit_length()))
+        self.default_depth = min(queue_depth or n_buffers, n_buffers)
+        self.mode = 0o640 if group_access else 0o600
+        self.segment_path = segment_path(tag, directory)
+        self.socket_path = socket_path(tag, directory)
+        self._lock = threading.Lock()
+        self._segment: ServerSegment | None = None
+        self._control: ControlLoop | None = None
+        self.retired: deque[dict[str, Any]] = deque(maxlen=64)  #: last detached clients
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        n = self.layout.n_slots
+        self._seq = [0] * n
+        self._users: list[list[tuple[Client, int]]] = [[] for _ in range(n)]
+        self._cached = [False] * n
+        self._free_ev = list(range(self.layout.n_events - 1, -1, -1))
+        self._free_tr = list(range(n - 1, self.layout.n_events - 1, -1))
+        self._inuse_ev: dict[int, None] = {}
+        self._inuse_tr: dict[int, None] = {}
+        self._cache = TransitionCache()
+        self._events = 0
+        self._seq_words = [self.layout.slot_word(k, T_SEQ) for k in range(n)]
+        self._offsets = [self.layout.buffer_offset(k) for k in range(n)]
+        self._groups: dict[str, Group] = {}
+        self._group_list: tuple[Group, ...] = ()
+        self._clients: list[Client] = []
+        self._free_index = list(range(self.layout.max_clients - 1, -1, -1))
+        self._next_id = 1
+        self.counters = dict.fromkeys(
+            ("transitions", "unrouted", "dropped", "taken_back", "take_back_races",
+             "transitions_dropped", "oversize", "bad_messages", "refused", "attached",
+             "detached"), 0)
+
+    # ---- life cycle ------------------------------------------------------------------
+    def open(self) -> ShmemServer:
+        if self._segment is not None:
+            return self
+        if len(os.fsencode(self.socket_path)) > 107:
+            raise ValueError(f"socket path {self.socket_path} is too long for AF_UNIX")
+        self._reset_state()
+        seg = ServerSegment(self.segment_path, self.layout, self.mode)
+        seg.create(extra=(self.socket_path,))
+        if seg.stale_removed:
+            log.warning("removed a stale segment of tag %s left by a dead server", self.tag)
+        self._segment = seg
+        assert seg.mm is not None and seg.words is not None
+        self._words: memoryview = seg.words
+        self._mv = memoryview(seg.mm)
+        self._control = ControlLoop(self, self.socket_path, 0o660 if self.mode == 0o640 else
+                                    0o600)
+        try:
+            self._control.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.stop()
+            self._control = None
+        with self._lock:
+            for c in list(self._clients):
+                self._remove(c)
+        if self._segment is not None:
+            self._mv.release()
+            self._segment.close()
+            self._segment = None
+
+    def __enter__(self) -> ShmemServer:
+        return self.open()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._segment is not None
+
+    # ---- producer --------------------------------------------------------------------
+    def put(self, dgram: Dgram | EncodedDgram | bytes | bytearray | memoryview) -> bool:
+        """Queue one dgram to the clients; True if any client got it. Never blocks."""
+        if isinstance(dgram, EncodedDgram):
+            head = dgram.parts[0] if len(dgram.parts[0]) >= DGRAM_HEADER_SIZE \
+                else dgram.tobytes()[:DGRAM_HEADER_SIZE]
+            ns, sec, env, extent = _HEAD.unpack_from(head)
+            src: Any = dgram
+            size = 12 + extent
+        else:
+            if isinstance(dgram, Dgram):
+                mv = memoryview(dgram.buf)[dgram.offset:]
+            else:
+                mv = memoryview(dgram)
+                if mv.itemsize != 1 or mv.ndim != 1:
+                    mv = mv.cast("B")
+            if len(mv) < DGRAM_HEADER_SIZE:
+                raise ValueError(f"{len(mv)} bytes cannot hold a dgram")
+            ns, sec, env, extent = _HEAD.unpack_from(mv)
+            size = 12 + extent
+            if size > len(mv):
+                raise ValueError(f"dgram of {size} bytes in a {len(mv)}-byte buffer")
+            src = mv[:size]
+        with self._lock:
+            if self._segment is None:
+                raise RuntimeError("server is not open")
+            if (env >> 24) & 0xF == _L1:
+                return self._put_event(src, size)
+            return self._put_transition(src, size, (env >> 24) & 0xF, (sec << 32) | ns)
+
+    def _write(self, slot: int, src: Any, size: int, service: int) -> int:
+        w = self._words
+        seq = self._seq[slot]
+        seq_word = self._seq_words[slot]
+        w[seq_word] = seq + 1  # odd: being written
+        off = self._offsets[slot]
+        if type(src) is EncodedDgram:
+            src.pack_into(self._mv, off)
+        else:
+            self._mv[off: off + size] = src
+        w[seq_word + T_SIZE] = size
+        w[seq_word + T_SERVICE] = service
+        seq = (seq + 2) & _SEQ_MASK
+        self._seq[slot] = seq
+        w[seq_word] = seq
+        return seq
+
+    def _put_event(self, src: Any, size: int) -> bool:
+        self._events += 1
+        self._words[H_EVENTS] = self._events
+        targets: list[Client] = []
+        for g in self._group_list:
+            g.route(targets, self._make_room)
+        if not targets:
+            self.counters["unrouted"] += 1
+            return False
+        if size > self.layout.buffer_size:
+            self.counters["oversize"] += 1
+            log.warning("event of %d bytes exceeds the %d-byte buffers: dropped", size,
+                        self.layout.buffer_size)
+            slot = -1
+        else:
+            free = self._free_ev
+            if free:
+                slot = free.pop()
+                self._inuse_ev[slot] = None
+            else:
+                slot = self._alloc(free, self._inuse_ev)
+        if slot < 0:
+            self.counters["dropped"] += 1
+            for t in targets:
+                t.dropped += 1
+            return False
+        entry = (self._write(slot, src, size, _L1) << 16) | slot
+        push = self._push
+        for t in targets:
+            t.events += 1
+            push(t, slot, entry)
+        return True
+
+    def _put_transition(self, src: Any, size: int, service: int, ts: int) -> bool:
+        c = self.counters
+        c["transitions"] += 1
+        self._words[H_TRANSITIONS] = c["transitions"]
+        slot = -1
+        if size <= self.layout.transition_size:
+            slot = self._alloc(self._free_tr, self._inuse_tr)
+        else:
+            c["oversize"] += 1
+        if slot < 0:
+            c["transitions_dropped"] += 1
+            log.warning("transition %s (%d bytes) dropped: no transition buffer fits it",
+                        TransitionId.name_of(service), size)
+            for t in self._clients:
+                t.transitions_dropped += 1
+            return False
+        seq = self._write(slot, src, size, service)
+        cached, released = self._cache.push(service, ts, slot)
+        self._cached[slot] = cached
+        for s in released:
+            self._cached[s] = False
+            self._maybe_free(s)
+        entry = (seq << 16) | slot
+        ring = self.layout.ring_size
+        for t in self._clients:
+            if t.head - t.tail() < ring:
+                self._push(t, slot, entry)
+            else:
+                t.transitions_dropped += 1
+        self._maybe_free(slot)
+        return bool(self._clients)
+
+    def _push(self, t: Client, slot: int, entry: int) -> None:
+        w = self._words
+        pos = t.head
+        w[t.ring_base + (pos & t.ring_mask)] = entry
+        t.head = pos + 1
+        w[t.head_word] = pos + 1
+        t.out.append([pos, slot, False])
+        self._users[slot].append((t, pos))
+        if t.region[C_SLEEP] != w[t.woken_word]:  # the client waits for a wake-up
+            w[t.woken_word] = t.region[C_SLEEP]
+            t.wake()
+
+    # ---- buffers ---------------------------------------------------------------------
+    def _alloc(self, free: list[int], inuse: dict[int, None]) -> int:
+        if not free:
+            self._reap()
+        if not free:
+            self._take_back(inuse)
+        if not free:
+            return -1
+        slot = free.pop()
+        inuse[slot] = None
+        return slot
+
+    def _maybe_free(self, slot: int) -> None:
+        if self._users[slot] or self._cached[slot]:
+            return
+        if slot < self.layout.n_events:
+            if self._inuse_ev.pop(slot, 0) is None:
+                self._free_ev.append(slot)
+        elif self._inuse_tr.pop(slot, 0) is None:
+            self._free_tr.append(slot)
+
+    def _reap(self) -> None:
+        """Free the buffers clients have released (their tail moved past them)."""
+        for t in self._clients:
+            tail = t.tail()
+            out = t.out
+            while out and out[0][0] < tail:
+                pos, slot, revoked = out.popleft()
+                if not revoked:
+                    self._users[slot].remove((t, pos))
+                    self._maybe_free(slot)
+
+    def _make_room(self, t: Client) -> bool:
+        """Take back the oldest event queued (not yet read) to ``t``; False if none."""
+        out = t.out
+        if not out or not t.ring_room():
+            return False
+        first = out[0][0]
+        w = self._words
+        n_events = self.layout.n_events
+        for k in range(max(t.read(), t.evict_from) - first, len(out)):
+            pos, slot, revoked = out[k]
+            if revoked or slot >= n_events:
+                continue
+            word = t.ring_base + (pos & t.ring_mask)
+            old = w[word]
+            w[word] = slot  # seq 0 never matches: the client will skip this entry ...
+            if t.read() > pos:  # ... unless it already took it
+                w[word] = old
+                self.counters["take_back_races"] += 1
+                return False
+            out[k][2] = True
+            t.taken_back += 1
+            t.evict_from = pos + 1
+            self.counters["taken_back"] += 1
+            self._users[slot].remove((t, pos))
+            self._maybe_free(slot)
+            return True
+        return False
+
+    def _take_back(self, inuse: dict[int, None]) -> None:
+        """Reuse the oldest buffer that is only queued (no client has started reading it)."""
+        w = self._words
+        for slot in inuse:
+            users = self._users[slot]
+            if self._cached[slot] or not users:
+                continue
+            if any(t.read() > pos for t, pos in users):
+                continue
+            seq_word = self._seq_words[slot]
+            w[seq_word] = self._seq[slot] + 1  # invalidate the entries first ...
+            if any(t.read() > pos for t, pos in users):  # ... then check nobody took it
+                w[seq_word] = self._seq[slot]
+                self.counters["take_back_races"] += 1
+                continue
+            for t, pos in users:
+                t.out[pos - t.out[0][0]][2] = True
+                t.taken_back += 1
+            users.clear()
+            self.counters["taken_back"] += 1
+            del inuse[slot]
+            (self._free_ev if slot < self.layout.n_events else self._free_tr).append(slot)
+            return
+
+    # ---- clients (called by the control loop) ----------------------------------------
+    def _attach(self, sock: Any, region_fd: int, group: str, mode: str, depth: int, pid: int,
+                name: str) -> tuple[Client | None, dict[str, Any]]:
+        """Register a client (its cached transitions queued first), or say why not."""
+        with self._lock:
+            g = self._groups.get(group)
+            error = ""
+            if g is not None and g.mode != mode:
+                error = f"group {group!r} is {g.mode}, not {mode}"
+            elif not self._free_index:
+                error = f"too many clients (max_clients={self.layout.max_clients})"
+            if error:
+                os.close(region_fd)
+                self.counters["refused"] += 1
+                return None, {"error": error}
+            index = self._free_index.pop()
+            depth = min(depth or self.default_depth, self.layout.n_events)
+            try:
+                t = Client(self._next_id, index, self.layout, region_fd, group, mode, depth,
+                           pid, name, sock)
+            except (OSError, ValueError) as exc:
+                self._free_index.append(index)
+                self.counters["refused"] += 1
+                return None, {"error": f"bad client region: {exc}"}
+            self._next_id += 1
+            w = self._words
+            w[t.head_word] = 0
+            w[self.layout.client_word(index, S_WOKEN)] = 0
+            w[self.layout.client_word(index, S_ID)] = t.id
+            if g is None:
+                g = self._groups[group] = Group(group, mode)
+                self._group_list = tuple(self._groups.values())
+            g.add(t)
+            self._clients.append(t)
+            for slot in self._cache.slots():  # the late joiner's first messages
+                self._push(t, slot, (self._seq[slot] << 16) | slot)
+            self.counters["attached"] += 1
+            return t, {"id": t.id, "index": index, "depth": depth,
+                       "segment": str(self.segment_path), "generation": self._generation()}
+
+    def _generation(self) -> int:
+        assert self._segment is not None
+        return self._segment.generation
+
+    def _detach(self, t: Client) -> None:
+        with self._lock:
+            if t in self._clients:
+                self._remove(t)
+
+    def _remove(self, t: Client) -> None:
+        """Take back everything a client held or had queued (it left or died)."""
+        self._clients.remove(t)
+        g = self._groups[t.group]
+        g.remove(t)
+        if not g.members:
+            del self._groups[t.group]
+            self._group_list = tuple(self._groups.values())
+        for pos, slot, revoked in t.out:
+            if not revoked:
+                self._users[slot].remove((t, pos))
+                self._maybe_free(slot)
+        t.out.clear()
+        if self._segment is not None:
+            self._words[self.layout.client_word(t.index, S_ID)] = 0
+        self._free_index.append(t.index)
+        self.counters["detached"] += 1
+        self.retired.append(t.stats())
+        t.close()
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters of the server and of every client (see docs/shmem.md)."""
+        with self._lock:
+            if self._segment is not None:
+                self._reap()
+            lay = self.layout
+            return {
+                "tag": self.tag, "pid": os.getpid(), "segment": str(self.segment_path),
+                "n_buffers": lay.n_events, "buffer_size": lay.buffer_size,
+                "n_transitions": lay.n_transitions, "transition_size": lay.transition_size,
+                "max_clients": lay.max_clients, "free_buffers": len(self._free_ev),
+                "free_transition_buffers": len(self._free_tr), "cached": len(self._cache),
+                **self.counters, "events": self._events,
+                "clients": [t.stats() for t in self._clients],
+            }
+
