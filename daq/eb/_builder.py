@@ -34,6 +34,7 @@ class BuilderCounters:
     incomplete: int = 0  #: retired with DroppedContribution
     timed_out: int = 0
     superseded: int = 0
+    absent: int = 0  #: retired at once because the missing nodes have gone silent
     duplicates: int = 0
     stale: int = 0
     unknown_node: int = 0
@@ -90,6 +91,8 @@ class EventBuilder:
         self._heap: list[int] = []
         self._last_retired = -1
         self._contracts: dict[int, frozenset[int]] = {}
+        self._last_seen: dict[int, float] = {}
+        self._epoch_start = clock()
 
     @property
     def depth(self) -> int:
@@ -113,6 +116,14 @@ class EventBuilder:
         self._pending.clear()
         self._heap.clear()
         self._last_retired = -1
+        self._last_seen.clear()
+        self._epoch_start = self.clock()
+
+    def absent(self, now: float | None = None) -> list[int]:
+        """Nodes silent for longer than the timeout: events missing only them retire at once."""
+        now = self.clock() if now is None else now
+        return sorted(n for n in self.all_nodes
+                      if now - self._last_seen.get(n, self._epoch_start) > self.timeout)
 
     def add(self, node: int, key: int, contribution: Dgram) -> list[BuiltEvent]:
         """Add one node's contribution for pulse ``key``; returns events retired by it."""
@@ -146,6 +157,7 @@ class EventBuilder:
             c.unknown_node += 1
             return []
         del root
+        self._last_seen[node] = now
         ev.parts[node] = contribution
         if len(ev.parts) == len(ev.contract):
             ev.done = True
@@ -176,6 +188,9 @@ class EventBuilder:
                     self.counters.superseded += 1
                 elif now - ev.first_seen >= self.timeout:
                     self.counters.timed_out += 1
+                elif all(now - self._last_seen.get(n, self._epoch_start) > self.timeout
+                         for n in ev.contract if n not in ev.parts):
+                    self.counters.absent += 1
                 else:
                     break
             heapq.heappop(heap)
