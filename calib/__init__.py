@@ -6,7 +6,7 @@ by both the live monitor and offline analysis. Names follow psana where users kn
 
 from ._calibrator import Calibrator, apply_common_mode, split_gain
 from ._dark import DarkAccumulator, DarkStats, DarkThresholds, dark_constants
-from ._default_geometry import default_geometry_text
+from ._default_geometry import default_geometry, default_geometry_text
 from ._detectors import DETECTORS, CommonMode, DetectorSpec, detector_spec
 from ._diff import ConstantsDiff, diff_constants
 from ._errors import CalibError, GeometryError
@@ -40,6 +40,7 @@ __all__ = [
     "StatusBit",
     "apply_common_mode",
     "dark_constants",
+    "default_geometry",
     "default_geometry_text",
     "detector_spec",
     "diff_constants",
