@@ -120,6 +120,7 @@ class PartitionConfig:
     recording: RecordingConfig
     control: str
     eb_timeout: float
+    eb_transition_timeout: float
     slow_update_hz: float
     scan: ScanConfig | None
     monitor_tag: str | None
@@ -278,8 +279,10 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
     if not re.match(r"^(tcp://[^\s:]+:\d+|ipc://\S+)$", control):
         raise _fail("control.address", f"{control!r} is not tcp://HOST:PORT or ipc://PATH")
     eb_raw = _table(data, "eb", "")
-    _unknown(eb_raw, {"timeout"}, "eb.")
+    _unknown(eb_raw, {"timeout", "transition_timeout"}, "eb.")
     eb_timeout = _get(eb_raw, "timeout", float, 2.0, "eb.", lo=0.01, hi=600)
+    eb_transition_timeout = _get(eb_raw, "transition_timeout", float, 30.0, "eb.", lo=0.01,
+                                 hi=3600)
     slow = _get(data, "slow_update_hz", float, 1.0, lo=0.0, hi=100.0)
 
     scan = None
@@ -303,7 +306,8 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
     return PartitionConfig(
         experiment=expt, data_root=data_root, partition=partition, timing=timing,
         nodes=tuple(nodes), builders=builders, network=network, recording=recording,
-        control=control, eb_timeout=eb_timeout, slow_update_hz=slow, scan=scan,
+        control=control, eb_timeout=eb_timeout, eb_transition_timeout=eb_transition_timeout,
+        slow_update_hz=slow, scan=scan,
         monitor_tag=tag,
         monitor_buffers=_get(mon, "buffers", int, 16, "monitor.", lo=2, hi=1024),
         monitor_buffer_size=_get(mon, "buffer_size", int, 8 << 20, "monitor.", lo=4096),

@@ -34,7 +34,7 @@ class BuilderCounters:
     incomplete: int = 0  #: retired with DroppedContribution
     timed_out: int = 0
     superseded: int = 0
-    absent: int = 0  #: retired at once because the missing nodes have gone silent
+    absent: int = 0  #: retired at once because the missing nodes are absent (missed many)
     duplicates: int = 0
     stale: int = 0
     unknown_node: int = 0
@@ -80,19 +80,21 @@ class EventBuilder:
     """
 
     def __init__(self, builder_id: int, groups: dict[int, list[int]], *, timeout: float = 2.0,
+                 transition_timeout: float = 30.0, absent_after: int = 3,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.builder_id = builder_id
         self.groups = {g: frozenset(m) for g, m in groups.items()}
         self.all_nodes = frozenset(n for m in groups.values() for n in m)
         self.timeout = timeout
+        self.transition_timeout = max(timeout, transition_timeout)
+        self.absent_after = absent_after
         self.clock = clock
         self.counters = BuilderCounters()
         self._pending: dict[int, _Pending] = {}
         self._heap: list[int] = []
         self._last_retired = -1
         self._contracts: dict[int, frozenset[int]] = {}
-        self._last_seen: dict[int, float] = {}
-        self._epoch_start = clock()
+        self._missed: dict[int, int] = {}  # events in a row each node failed to contribute to
 
     @property
     def depth(self) -> int:
@@ -116,14 +118,12 @@ class EventBuilder:
         self._pending.clear()
         self._heap.clear()
         self._last_retired = -1
-        self._last_seen.clear()
-        self._epoch_start = self.clock()
+        self._missed.clear()
 
-    def absent(self, now: float | None = None) -> list[int]:
-        """Nodes silent for longer than the timeout: events missing only them retire at once."""
-        now = self.clock() if now is None else now
-        return sorted(n for n in self.all_nodes
-                      if now - self._last_seen.get(n, self._epoch_start) > self.timeout)
+    def absent(self) -> list[int]:
+        """Nodes that missed ``absent_after`` events in a row (e.g. killed): events missing
+        only such nodes retire at once instead of each waiting for the timeout."""
+        return sorted(n for n, k in self._missed.items() if k >= self.absent_after)
 
     def add(self, node: int, key: int, contribution: Dgram) -> list[BuiltEvent]:
         """Add one node's contribution for pulse ``key``; returns events retired by it."""
@@ -157,7 +157,7 @@ class EventBuilder:
             c.unknown_node += 1
             return []
         del root
-        self._last_seen[node] = now
+        self._missed[node] = 0
         ev.parts[node] = contribution
         if len(ev.parts) == len(ev.contract):
             ev.done = True
@@ -186,9 +186,10 @@ class EventBuilder:
             if not ev.done:
                 if ev.expired:
                     self.counters.superseded += 1
-                elif now - ev.first_seen >= self.timeout:
+                elif now - ev.first_seen >= (self.timeout if ev.service == TransitionId.L1Accept
+                                             else self.transition_timeout):
                     self.counters.timed_out += 1
-                elif all(now - self._last_seen.get(n, self._epoch_start) > self.timeout
+                elif all(self._missed.get(n, 0) >= self.absent_after
                          for n in ev.contract if n not in ev.parts):
                     self.counters.absent += 1
                 else:
@@ -219,6 +220,7 @@ class EventBuilder:
             if part is None:
                 _XTC.pack_into(out, pos, (int(Level.Segment) << 28) | n, _DROPPED, 0, 12)
                 pos += 12
+                self._missed[n] = self._missed.get(n, 0) + 1
                 c.missing_by_node[n] = c.missing_by_node.get(n, 0) + 1
                 continue
             body = part.memoryview()[24:]

@@ -29,7 +29,8 @@ class BuilderProcess:
                  sinks: list[Sink] | None = None) -> None:
         self.cfg = cfg
         self.index = index
-        self.eb = EventBuilder(index, cfg.group_members(), timeout=cfg.eb_timeout)
+        self.eb = EventBuilder(index, cfg.group_members(), timeout=cfg.eb_timeout,
+                               transition_timeout=cfg.eb_transition_timeout)
         self.sinks: list[Sink] = list(sinks or [])
         self.recorder: Recorder | None = None
         if record and cfg.recording.enabled:

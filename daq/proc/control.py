@@ -25,6 +25,7 @@ from daq.xtc._files import parse_name, xtc_dir
 from ._link import pack, unpack
 
 log = logging.getLogger("daq.control")
+MEMBER_SILENCE = 3.0  #: a member not heard from for this long is not connected
 
 #: state reached after each transition, and the state each needs before it
 STATES = ["reset", "configured", "running", "stepping", "enabled"]
@@ -81,13 +82,20 @@ class Control:
         return names
 
     def present(self) -> set[str]:
-        return {m["name"] for m in self.members.values()}
+        """Members heard from recently (they report status every half second)."""
+        now = time.monotonic()
+        return {m["name"] for m in self.members.values() if now - m["last"] < MEMBER_SILENCE}
 
     def ident_of(self, name: str) -> bytes | None:
         for ident, m in self.members.items():
             if m["name"] == name:
                 return ident
         return None
+
+    def touch(self, ident: bytes) -> None:
+        member = self.members.get(ident)
+        if member is not None:
+            member["last"] = time.monotonic()
 
     def send_cmd(self, name: str, body: dict[str, Any]) -> None:
         ident = self.ident_of(name)
@@ -130,8 +138,10 @@ class Control:
             self.on_request(ident, frames, body)
             return
         name = ident.decode(errors="replace")
+        self.touch(ident)
         if kind == "hello":
-            self.members[ident] = {"name": name, "pid": body.get("pid"), "since": time.time()}
+            self.members[ident] = {"name": name, "pid": body.get("pid"), "since": time.time(),
+                                   "last": time.monotonic()}
             log.info("%s connected (pid %s)", name, body.get("pid"))
         elif kind == "status":
             self.status[name] = body | {"at": time.time()}
@@ -186,6 +196,7 @@ class Control:
         return {"ok": True, "state": self.state, "run": self.run_number, "step": self.step,
                 "experiment": self.cfg.experiment, "members": sorted(self.present()),
                 "missing": missing, "enable_done": self.enable_done,
+                "pids": {m["name"]: m["pid"] for m in self.members.values()},
                 "errors": self.errors[-10:],
                 "processes": {k: v | {"age": now - v["at"]} for k, v in self.status.items()}}
 

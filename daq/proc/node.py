@@ -43,6 +43,8 @@ from ._link import ControlLink
 
 log = logging.getLogger("daq.node")
 SLOW_KINDS = {"epics"}  #: read at SlowUpdate, not per shot
+WARMUP_SHOT = Shot(pulse_id=1, fiducial=1, seconds=1, nanoseconds=0, counter=0, event_codes=0,
+                   readout_groups=1, laser_on=True, xray_on=True, beam_present=True)
 
 
 class ReadoutNode:
@@ -96,6 +98,7 @@ class ReadoutNode:
             for f in det.fields:
                 if f.shape:
                     views[f.name] = self.bound.array(names, f.name)
+            det.read(WARMUP_SHOT, out=views)  # compile / load kernels now, not on shot one
         self.configured = True
 
     # -- contributions ---------------------------------------------------------------------

@@ -154,15 +154,34 @@ def test_large_contributions_are_copied_exactly() -> None:
     np.testing.assert_array_equal(dec.decode(out[0].dgram()).get("cam", "img"), img)
 
 
-def test_events_missing_only_a_silent_node_retire_at_once() -> None:
+def test_events_missing_only_an_absent_node_retire_at_once() -> None:
     clock = Clock()
     eb = builder(clock)
     eb.add(1, 10, contrib(1, 10))
     eb.add(2, 10, contrib(2, 10))
-    clock.t = 0.5
-    assert eb.add(1, 11, contrib(1, 11)) == []  # node 2 has gone quiet (killed)
-    clock.t = 1.2  # node 2 silent for 1.2 s > timeout; event 11 is only 0.7 s old
-    out = eb.add(1, 12, contrib(1, 12))
-    assert [e.key for e in out] == [11, 12]  # no waiting for the timeout
-    assert all(e.missing == (2,) for e in out)
-    assert eb.absent() == [2] and eb.counters.absent == 2 and eb.counters.timed_out == 0
+    # node 2 dies: its first missed events wait for the timeout ...
+    for k in (11, 12, 13):
+        assert eb.add(1, k, contrib(1, k)) == []
+        clock.t += 1.1
+        assert [e.key for e in eb.poll()] == [k]
+    assert eb.absent() == [2] and eb.counters.timed_out == 3
+    # ... then it is absent, and events missing only it leave at once
+    out = eb.add(1, 14, contrib(1, 14))
+    assert [e.key for e in out] == [14] and out[0].missing == (2,)
+    assert eb.counters.absent == 1
+    # it comes back: no longer absent
+    eb.add(2, 15, contrib(2, 15))
+    assert eb.absent() == []
+
+
+def test_transitions_wait_longer_than_events() -> None:
+    clock = Clock()
+    eb = EventBuilder(0, {0: [1, 2]}, timeout=1.0, transition_timeout=20.0, clock=clock)
+    eb.add(1, 5, contrib(1, 5, TransitionId.Configure))
+    clock.t = 5.0  # a node preparing a big detector takes seconds to configure
+    assert eb.poll() == []
+    out = eb.add(2, 5, contrib(2, 5, TransitionId.Configure))
+    assert [e.key for e in out] == [5] and out[0].missing == ()
+    eb.add(1, 6, contrib(1, 6, TransitionId.BeginRun))
+    clock.t = 26.0
+    assert [e.missing for e in eb.poll()] == [(2,)]
