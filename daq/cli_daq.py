@@ -39,7 +39,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", type=Path)
     p.add_argument("--index", type=int, required=True)
     p.add_argument("--no-record", action="store_true")
-    p.set_defaults(func=lambda a: _proc("builder", a, a.index, not a.no_record))
+    p.add_argument("--monitor", action="store_true",
+                   help="be the monitoring builder: hear every group, feed the shared-memory "
+                   "ring named by [monitor] tag, record nothing")
+    p.set_defaults(func=lambda a: _proc("builder", a, a.index, not a.no_record, a.monitor))
 
     p = sub.add_parser("control", help="run control: 'serve', or send a transition")
     p.add_argument("action", choices=["serve", "configure", "beginrun", "beginstep", "enable",

@@ -26,14 +26,17 @@ MAX_REASSEMBLIES = 256
 
 class BuilderProcess:
     def __init__(self, cfg: PartitionConfig, index: int, *, record: bool = True,
-                 sinks: list[Sink] | None = None) -> None:
+                 sinks: list[Sink] | None = None, monitor: bool = False) -> None:
         self.cfg = cfg
         self.index = index
-        self.eb = EventBuilder(index, cfg.group_members(), timeout=cfg.eb_timeout,
+        self.monitor = monitor
+        self.role = "meb" if monitor else "eb"
+        builder_id = cfg.builders + index if monitor else index
+        self.eb = EventBuilder(builder_id, cfg.group_members(), timeout=cfg.eb_timeout,
                                transition_timeout=cfg.eb_transition_timeout)
         self.sinks: list[Sink] = list(sinks or [])
         self.recorder: Recorder | None = None
-        if record and cfg.recording.enabled:
+        if record and cfg.recording.enabled and not monitor:
             self.recorder = Recorder(cfg.data_root, cfg.experiment, index,
                                      chunk_bytes=cfg.recording.chunk_bytes,
                                      inline_limit=cfg.recording.inline_limit)
@@ -41,27 +44,33 @@ class BuilderProcess:
         self.epoch = -1
         self.stop = False
         self.partial: dict[tuple[int, int], Reassembly] = {}
-        self.c = {"datagrams": 0, "bytes": 0, "malformed": 0, "checksum": 0, "foreign": 0,
+        self.c = {"datagrams": 0, "bytes": 0, "bad_datagrams": 0, "checksum_errors": 0,
+                  "foreign_datagrams": 0,
                   "stale_epoch": 0, "fragment_dups": 0, "reassembly_dropped": 0,
                   "built_bytes": 0, "sink_errors": 0}
         self.kernel_drops0 = kernel_udp_drops()
 
     def run(self) -> int:
         net = self.cfg.network
-        rx, effective = receiver(net.builder_group(self.index), net.builder_port, net.interface,
-                                 net.rcvbuf)
-        link = ControlLink(self.cfg.control, "eb", self.index)
+        groups = range(self.cfg.builders) if self.monitor else [self.index]
+        sockets = []
+        for g in groups:
+            rx, effective = receiver(net.builder_group(g), net.builder_port, net.interface,
+                                     net.rcvbuf)
+            sockets.append(rx)
+            log.info("%s %d on %s:%d, receive buffer %d bytes", self.role, self.index,
+                     net.builder_group(g), net.builder_port, effective)
+        link = ControlLink(self.cfg.control, self.role, self.index)
         ctl = link.open()
         self._open_sinks()
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop", True))
         poller = zmq.Poller()
         poller.register(ctl, zmq.POLLIN)
-        poller.register(rx, zmq.POLLIN)
+        for rx in sockets:
+            poller.register(rx, zmq.POLLIN)
         buf = bytearray(1 << 16)
         mv = memoryview(buf)
         last_status = last_flush = 0.0
-        log.info("builder %d on %s:%d, receive buffer %d bytes", self.index,
-                 net.builder_group(self.index), net.builder_port, effective)
         try:
             while not self.stop:
                 ready = dict(poller.poll(20))
@@ -69,12 +78,17 @@ class BuilderProcess:
                     kind, body = link.recv()
                     if kind == "cmd" and body.get("cmd") == "exit":
                         break
-                if rx.fileno() in ready:
+                for k, rx in enumerate(sockets):
+                    if rx.fileno() not in ready:
+                        continue
                     for _ in range(256):
                         try:
                             n = rx.recv_into(buf, 0, socket.MSG_DONTWAIT)
                         except BlockingIOError:
                             break
+                        # a monitor hears every transition once per group: keep group 0's
+                        if k and buf[5] != TransitionId.L1Accept:
+                            continue
                         self.on_datagram(mv, n, link)
                 self.deliver(self.eb.poll(), link)
                 now = time.monotonic()
@@ -85,7 +99,8 @@ class BuilderProcess:
                     last_status = now
                     link.send("status", self.status())
         finally:
-            rx.close()
+            for rx in sockets:
+                rx.close()
             for sink in self.sinks:
                 try:
                     sink.close(complete=False)
@@ -111,7 +126,7 @@ class BuilderProcess:
 
     def status(self) -> dict[str, Any]:
         drops = kernel_udp_drops()
-        return {"role": "eb", "id": self.index, **self.c, **self.eb.counters.asdict(),
+        return {"role": self.role, "id": self.index, **self.c, **self.eb.counters.asdict(),
                 "depth": self.eb.depth, "partial": len(self.partial),
                 "kernel_drops": drops - self.kernel_drops0 if drops >= 0 else -1,
                 "run": self.recorder.run if self.recorder else None,
@@ -124,11 +139,11 @@ class BuilderProcess:
         try:
             head = parse(mv, n)
         except FragmentError as exc:
-            c["checksum" if exc.reason == "checksum" else
-              "foreign" if exc.reason == "foreign" else "malformed"] += 1
+            c["checksum_errors" if exc.reason == "checksum" else
+              "foreign_datagrams" if exc.reason == "foreign" else "bad_datagrams"] += 1
             return
         if head.partition != self.cfg.partition or head.flags & FLAG_TIMING:
-            c["foreign"] += 1
+            c["foreign_datagrams"] += 1
             return
         if head.epoch < self.epoch:
             c["stale_epoch"] += 1
@@ -153,7 +168,7 @@ class BuilderProcess:
             try:
                 done = part.add(head, mv, n)
             except FragmentError as exc:
-                c["fragment_dups" if exc.reason == "duplicate" else "malformed"] += 1
+                c["fragment_dups" if exc.reason == "duplicate" else "bad_datagrams"] += 1
                 return
             if not done:
                 return
@@ -162,10 +177,10 @@ class BuilderProcess:
         try:
             dgram = Dgram(data, source=f"node {head.node}")
         except XtcError:
-            c["malformed"] += 1
+            c["bad_datagrams"] += 1
             return
         if dgram.service != head.transition:
-            c["malformed"] += 1
+            c["bad_datagrams"] += 1
             return
         self.deliver(self.eb.add(head.node, head.pulse_id, dgram), link)
 
@@ -184,16 +199,37 @@ class BuilderProcess:
                     error = f"{type(sink).__name__}: {exc}"
                     self.c["sink_errors"] += 1
                     log.exception("sink failed")
-            if ev.service != TransitionId.L1Accept:
+            if ev.service != TransitionId.L1Accept and not self.monitor:
                 if ev.service != TransitionId.SlowUpdate:
                     link.send("status", self.status())
                     link.send("ack", {"role": "eb", "id": self.index, "transition": ev.service,
                                       "missing": list(ev.missing), "error": error,
                                       "run": self.recorder.run if self.recorder else None})
             elif error is not None:
-                link.send("error", {"role": "eb", "id": self.index, "message": error})
+                link.send("error", {"role": self.role, "id": self.index, "message": error})
 
 
-def main(cfg: PartitionConfig, index: int, record: bool = True) -> int:
+class ShmemSink:
+    """The shared-memory ring as an event-builder sink (``[monitor] tag`` in the config)."""
+
+    def __init__(self, cfg: PartitionConfig) -> None:
+        from shmem import ShmemServer
+
+        assert cfg.monitor_tag is not None
+        self.server = ShmemServer(cfg.monitor_tag, n_buffers=cfg.monitor_buffers,
+                                  buffer_size=cfg.monitor_buffer_size)
+
+    def open(self) -> None:
+        self.server.open()
+
+    def put(self, dgram: Dgram) -> None:
+        self.server.put(dgram)  # never blocks: a full ring drops and counts
+
+    def close(self, complete: bool = False) -> None:
+        self.server.close()
+
+
+def main(cfg: PartitionConfig, index: int, record: bool = True, monitor: bool = False) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s eb %(message)s")
-    return BuilderProcess(cfg, index, record=record).run()
+    sinks: list[Sink] = [ShmemSink(cfg)] if monitor else []
+    return BuilderProcess(cfg, index, record=record, sinks=sinks, monitor=monitor).run()

@@ -79,6 +79,8 @@ class Control:
     def expected(self) -> set[str]:
         names = {"timing-0"} | {f"eb-{i}" for i in range(self.cfg.builders)}
         names |= {f"node-{n.id}" for n in self.cfg.nodes}
+        if self.cfg.monitor_tag is not None:
+            names.add("meb-0")
         return names
 
     def present(self) -> set[str]:

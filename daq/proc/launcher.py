@@ -70,6 +70,8 @@ class Partition:
         for i in range(self.cfg.builders):
             self._spawn(f"eb-{i}", ["eb", cfgp, "--index", str(i),
                                     *([] if self.record else ["--no-record"])])
+        if self.cfg.monitor_tag is not None:
+            self._spawn("meb-0", ["eb", cfgp, "--index", "0", "--monitor"])
         for n in self.cfg.nodes:
             self._spawn(f"node-{n.id}", ["node", cfgp, "--id", str(n.id)])
         self._spawn("timing", ["timing", cfgp])
@@ -173,6 +175,12 @@ def drive_run(cfg: PartitionConfig, *, duration: float | None, events: int | Non
 
 # -- the live table -------------------------------------------------------------------------------
 
+#: event-builder counters of datagrams or contributions thrown away (the table's "dropped")
+DROP_COUNTERS = ("stale", "duplicates", "malformed", "unknown_node", "bad_datagrams",
+                 "checksum_errors", "foreign_datagrams", "stale_epoch", "fragment_dups",
+                 "reassembly_dropped")
+
+
 class StatusTable:
     """Per process: events, MB/s, damaged, dropped, queue depth, kernel drops."""
 
@@ -184,10 +192,8 @@ class StatusTable:
     @staticmethod
     def row(name: str, st: dict[str, Any]) -> tuple[str, int, float, int, int, int, int]:
         role = st.get("role")
-        if role == "eb":
-            dropped = sum(int(st.get(k, 0)) for k in (
-                "stale", "duplicates", "malformed", "checksum", "foreign", "unknown_node",
-                "reassembly_dropped", "stale_epoch"))
+        if role in ("eb", "meb"):
+            dropped = sum(int(st.get(k, 0)) for k in DROP_COUNTERS)
             return (name, int(st.get("events", 0)), float(st.get("built_bytes", 0)),
                     int(st.get("incomplete", 0)), dropped, int(st.get("depth", 0)),
                     int(st.get("kernel_drops", 0)))
@@ -227,7 +233,7 @@ def summary(result: RunResult, cfg: PartitionConfig) -> str:
     lines = [f"run {result.run} of {cfg.experiment}: " + ("ok" if result.ok else "FAILED")]
     for name in sorted(procs):
         st = procs[name]
-        if st.get("role") == "eb":
+        if st.get("role") in ("eb", "meb"):
             lines.append(f"  {name}: {st.get('events', 0)} events ({st.get('complete', 0)} "
                          f"complete, {st.get('incomplete', 0)} damaged), "
                          f"{st.get('built_bytes', 0) / 1e6:.1f} MB built, kernel drops "
