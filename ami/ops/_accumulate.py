@@ -143,7 +143,7 @@ class RunningMean(_SumCount):
     """Mean of every event since the last reset; also the running background reference (feed it
     only the events a filter selects, e.g. x-ray off)."""
 
-    kind = "running_mean"
+    kind: ClassVar[str] = "running_mean"
 
     def result(self) -> float | np.ndarray:
         return self.mean()
@@ -152,7 +152,7 @@ class RunningMean(_SumCount):
 class RunningSum(_SumCount):
     """Sum of every event since the last reset (NaN elements skipped; 0 before any event)."""
 
-    kind = "running_sum"
+    kind: ClassVar[str] = "running_sum"
 
     def result(self) -> float | np.ndarray:
         return 0.0 if self._sum is None else _as_result(self._sum)
@@ -166,7 +166,7 @@ class MeanN(_SumCount):
     the mean then covers all of them, since dropping some would make merging inexact.
     """
 
-    kind = "mean_n"
+    kind: ClassVar[str] = "mean_n"
     _params = ("n",)
 
     def __init__(self, n: int) -> None:
@@ -193,7 +193,7 @@ class ExponentialMovingAverage:
     counts as one step after the previous one.
     """
 
-    kind = "ema"
+    kind: ClassVar[str] = "ema"
 
     def __init__(self, tau: float) -> None:
         if not (math.isfinite(tau) and tau > 0):
@@ -272,7 +272,7 @@ class Latest:
     reused. Without a key, each update counts as later than the previous one.
     """
 
-    kind = "latest"
+    kind: ClassVar[str] = "latest"
 
     def __init__(self) -> None:
         self.reset()

@@ -11,6 +11,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+KERNEL_DTYPES = frozenset(np.dtype(t) for t in ("f8", "f4", "u1", "i1", "u2", "i2", "u4", "i4"))
+"""Element types the array kernels take; other arrays go through the NumPy versions (numba
+compiles, and caches, one version of a kernel per element type and memory layout)."""
+NO_MASK = np.ones((1, 1), dtype=bool)
+"""The ``mask`` argument of kernels called with ``use_mask`` false."""
+
 # --------------------------------------------------------------------------------------------
 # psalg-style constant-fraction edge finder
 
@@ -366,3 +372,106 @@ def ncc_reference(w, template):
         if x @ x > 1e-24 * m * mean * mean and tc @ tc > 0:
             out[k] = np.clip((x @ tc) / np.sqrt((x @ x) * (tc @ tc)), -1.0, 1.0)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Region-of-interest statistics in one pass
+
+ROI_SUM, ROI_NPIX, ROI_MAX, ROI_ROW_MOMENT, ROI_COL_MOMENT, ROI_COUNT = range(6)
+"""Slots of the ``out`` array of :func:`roi_stats_kernel`."""
+
+
+@njit(cache=True)
+def roi_stats_kernel(a, mask, use_mask, row0, col0, threshold, out):  # pragma: no cover
+    """Sum, valid pixels, max, intensity-weighted row and column moments (in full-array
+    coordinates: ``row0 + i``, ``col0 + j``) and the count above ``threshold`` of the finite,
+    unmasked pixels of the 2-D ``a``; written to ``out`` (see the ``ROI_*`` slots)."""
+    total = 0.0
+    npix = 0
+    best = -np.inf
+    row_moment = 0.0
+    col_moment = 0.0
+    count = 0
+    for i in range(a.shape[0]):
+        row_sum = 0.0
+        for j in range(a.shape[1]):
+            if use_mask and not mask[i, j]:
+                continue
+            v = np.float64(a[i, j])
+            if not np.isfinite(v):
+                continue
+            row_sum += v
+            npix += 1
+            if v > best:
+                best = v
+            col_moment += v * (col0 + j)
+            if v > threshold:
+                count += 1
+        total += row_sum
+        row_moment += row_sum * (row0 + i)
+    out[0] = total
+    out[1] = npix
+    out[2] = best if npix > 0 else np.nan
+    out[3] = row_moment
+    out[4] = col_moment
+    out[5] = count
+
+
+def roi_stats_reference(a, mask, row0, col0, threshold):
+    """NumPy version of :func:`roi_stats_kernel` (``mask`` None for no mask), as its ``out``."""
+    a = np.asarray(a)
+    valid = np.isfinite(a.astype(np.float64))
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool)
+    w = np.where(valid, a, 0).astype(np.float64)
+    rows = np.arange(a.shape[0]) + row0
+    cols = np.arange(a.shape[1]) + col0
+    npix = int(valid.sum())
+    best = float(a[valid].max()) if npix else np.nan
+    count = int((valid & (a > threshold)).sum())
+    return np.array([w.sum(), npix, best, w.sum(axis=1) @ rows, w.sum(axis=0) @ cols, count],
+                    dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Projection of a 2-D array with NaN and mask skipping
+
+
+@njit(cache=True)
+def project_kernel(d, mask, use_mask, axis, sums, counts):  # pragma: no cover - compiled
+    """Per line along ``axis`` of the 2-D ``d``: sum and number of finite, unmasked values."""
+    sums[:] = 0.0
+    counts[:] = 0
+    n0, n1 = d.shape
+    if axis == 0:
+        for i in range(n0):
+            for j in range(n1):
+                if use_mask and not mask[i, j]:
+                    continue
+                v = np.float64(d[i, j])
+                if np.isfinite(v):
+                    sums[j] += v
+                    counts[j] += 1
+    else:
+        for i in range(n0):
+            s = 0.0
+            c = 0
+            for j in range(n1):
+                if use_mask and not mask[i, j]:
+                    continue
+                v = np.float64(d[i, j])
+                if np.isfinite(v):
+                    s += v
+                    c += 1
+            sums[i] = s
+            counts[i] = c
+
+
+def project_reference(d, mask, axis):
+    """NumPy version of :func:`project_kernel` (``mask`` None for no mask): (sums, counts)."""
+    d = np.asarray(d)
+    valid = np.isfinite(d.astype(np.float64))
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool)
+    sums = np.where(valid, d, 0).sum(axis=axis, dtype=np.float64)
+    return sums, valid.sum(axis=axis).astype(np.int64)

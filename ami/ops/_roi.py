@@ -14,6 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ._kernels import (
+    KERNEL_DTYPES,
+    NO_MASK,
+    ROI_COL_MOMENT,
+    ROI_COUNT,
+    ROI_MAX,
+    ROI_NPIX,
+    ROI_ROW_MOMENT,
+    ROI_SUM,
+    roi_stats_kernel,
+)
+
 ArrayLike = npt.ArrayLike
 
 
@@ -79,6 +91,36 @@ def roi_stats(
     ``mask`` is True (or non-zero) for good pixels, as in psana. Empty or fully masked areas give
     NaN mean, max and centre of mass, and zero sum and count; nothing warns.
     """
+    a = np.asarray(area)
+    if a.ndim not in (1, 2) or a.dtype not in KERNEL_DTYPES:
+        return roi_stats_numpy(a, origin=origin, mask=mask, count_threshold=count_threshold)
+    origin = origin if origin is not None else (0,) * a.ndim
+    plane = a if a.ndim == 2 else a.reshape(1, -1)  # a view: 1-D data is one row
+    m = NO_MASK
+    if mask is not None:
+        m = np.broadcast_to(np.asarray(mask, dtype=bool), a.shape).reshape(plane.shape)
+    out = np.empty(6)
+    row0, col0 = (origin[0], origin[1]) if a.ndim == 2 else (0, origin[0])
+    roi_stats_kernel(plane, m, mask is not None, row0, col0, float(count_threshold), out)
+    total, npix = float(out[ROI_SUM]), int(out[ROI_NPIX])
+    if npix == 0:
+        nan = float("nan")
+        return RoiResult(a, origin, 0.0, nan, nan, (nan,) * a.ndim, 0, 0)
+    moments = (out[ROI_ROW_MOMENT], out[ROI_COL_MOMENT])[2 - a.ndim :]
+    com = tuple(float(w) / total if total != 0 else float("nan") for w in moments)
+    return RoiResult(a, origin, total, total / npix, float(out[ROI_MAX]), com,
+                     int(out[ROI_COUNT]), npix)
+
+
+def roi_stats_numpy(
+    area: ArrayLike,
+    *,
+    origin: tuple[int, ...] | None = None,
+    mask: ArrayLike | None = None,
+    count_threshold: float = 0.0,
+) -> RoiResult:
+    """:func:`roi_stats` in plain NumPy, for any number of dimensions: the reference of the
+    one-pass kernel."""
     a = np.asarray(area)
     origin = origin if origin is not None else (0,) * a.ndim
     valid = np.isfinite(a) if a.dtype.kind in "fc" else np.ones(a.shape, dtype=bool)

@@ -32,9 +32,9 @@ def bad_datagrams(p: Running) -> int:
         os.urandom(3000), fragment_size=1000, transition=12, partition=p.cfg.partition,
         node=2, pulse_id=1, epoch=1)]
     stale = good[0]
-    foreign = [b"".join(bytes(x) for x in parts) for parts in fragments(
+    foreign = next(b"".join(bytes(x) for x in parts) for parts in fragments(
         b"x" * 100, fragment_size=1000, transition=12, partition=p.cfg.partition ^ 1,
-        node=2, pulse_id=5, epoch=99)][0]
+        node=2, pulse_id=5, epoch=99))
     corrupt = bytearray(good[1])
     corrupt[-3] ^= 0x55
     sends = [os.urandom(500), good[0][:20], b"\0" * 65000, foreign, bytes(corrupt), stale,
