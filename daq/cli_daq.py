@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from daq.config import PartitionConfig, PartitionError, load_partition
 
+OVERRIDES_ENV = "DAQ_PARTITION_OVERRIDES"
+
 
 def _load(path: Path) -> PartitionConfig:
+    """Load a partition config, applying overrides a launcher passed in the environment."""
+    raw = os.environ.get(OVERRIDES_ENV)
     try:
-        return load_partition(path)
+        return load_partition(path, json.loads(raw) if raw else None)
     except PartitionError as exc:
         raise SystemExit(f"error: {exc}") from None
 

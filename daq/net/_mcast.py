@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import struct
 from pathlib import Path
@@ -69,24 +70,14 @@ def kernel_udp_drops() -> int:
 
 
 def socket_drops(s: socket.socket) -> int:
-    """Datagrams this socket's queue dropped (SO_RXQ_OVFL counter is not portable; use the
-    per-socket 'drops' column of /proc/net/udp)."""
+    """Datagrams the kernel dropped for this socket (its receive queue was full), from the
+    'drops' column of /proc/net/udp; -1 when unknown."""
     try:
-        port = s.getsockname()[1]
+        inode = os.fstat(s.fileno()).st_ino
         for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
             parts = line.split()
-            if int(parts[1].split(":")[1], 16) == port and int(parts[9]) == s_ino(s):
-                return int(parts[-1])
-    except (OSError, ValueError, IndexError):
+            if len(parts) >= 13 and int(parts[9]) == inode:
+                return int(parts[12])
+    except (OSError, ValueError):
         pass
     return -1
-
-
-def s_ino(s: socket.socket) -> int:
-    import os
-
-    try:
-        link = os.readlink(f"/proc/self/fd/{s.fileno()}")
-        return int(link.split("[")[1].rstrip("]"))
-    except (OSError, IndexError, ValueError):
-        return -1

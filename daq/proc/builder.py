@@ -14,7 +14,7 @@ import zmq
 
 from daq.config import PartitionConfig
 from daq.eb import BuiltEvent, EventBuilder
-from daq.net import FLAG_TIMING, FragmentError, Reassembly, kernel_udp_drops, parse, receiver
+from daq.net import FLAG_TIMING, FragmentError, Reassembly, parse, receiver, socket_drops
 from daq.record import Recorder, RecordingError, Sink
 from daq.xtc import Dgram, TransitionId, XtcError
 
@@ -48,12 +48,12 @@ class BuilderProcess:
                   "foreign_datagrams": 0,
                   "stale_epoch": 0, "fragment_dups": 0, "reassembly_dropped": 0,
                   "built_bytes": 0, "sink_errors": 0}
-        self.kernel_drops0 = kernel_udp_drops()
+        self.sockets: list[socket.socket] = []
 
     def run(self) -> int:
         net = self.cfg.network
         groups = range(self.cfg.builders) if self.monitor else [self.index]
-        sockets = []
+        sockets = self.sockets
         for g in groups:
             rx, effective = receiver(net.builder_group(g), net.builder_port, net.interface,
                                      net.rcvbuf)
@@ -125,10 +125,11 @@ class BuilderProcess:
                 link.send("error", {"role": "eb", "id": self.index, "message": str(exc)})
 
     def status(self) -> dict[str, Any]:
-        drops = kernel_udp_drops()
+        per_socket = [socket_drops(s) for s in self.sockets if s.fileno() >= 0]
+        drops = sum(per_socket) if per_socket and min(per_socket) >= 0 else -1
         return {"role": self.role, "id": self.index, **self.c, **self.eb.counters.asdict(),
                 "depth": self.eb.depth, "partial": len(self.partial),
-                "kernel_drops": drops - self.kernel_drops0 if drops >= 0 else -1,
+                "kernel_drops": drops,
                 "run": self.recorder.run if self.recorder else None,
                 "recording_error": self.recorder.failed if self.recorder else None}
 

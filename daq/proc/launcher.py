@@ -8,6 +8,7 @@ process, shows a live status table, ends the run after a duration, an event coun
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -46,8 +47,10 @@ class Partition:
     """The processes of one partition, started from a config file."""
 
     def __init__(self, cfg: PartitionConfig, config_path: Path, *, record: bool = True,
-                 log_dir: Path | None = None, python: str = sys.executable) -> None:
+                 log_dir: Path | None = None, python: str = sys.executable,
+                 overrides: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
+        self.overrides = overrides
         self.config_path = config_path
         self.record = record and cfg.recording.enabled
         self.log_dir = log_dir or (cfg.data_root / cfg.experiment / "logs")
@@ -60,7 +63,10 @@ class Partition:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         cmd = [self.python, "-m", "daq.cli", *args]
-        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+        env = dict(os.environ)
+        if self.overrides:
+            env["DAQ_PARTITION_OVERRIDES"] = json.dumps(self.overrides)
+        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
                                             preexec_fn=_die_with_parent)
 
@@ -248,10 +254,13 @@ def summary(result: RunResult, cfg: PartitionConfig) -> str:
 
 
 def run_partition(cfg: PartitionConfig, config_path: Path, *, duration: float | None,
-                  events: int | None, record: bool, out: TextIO = sys.stdout) -> int:
+                  events: int | None, record: bool, out: TextIO = sys.stdout,
+                  overrides: dict[str, Any] | None = None,
+                  results: list[RunResult] | None = None) -> int:
+    """Run a partition from the command line; ``results`` (if given) receives the outcome."""
     if record and cfg.recording.enabled:
         _check_writable(cfg)
-    part = Partition(cfg, config_path, record=record)
+    part = Partition(cfg, config_path, record=record, overrides=overrides)
     stopping = {"flag": False}
 
     def on_sigint(signum: int, frame: object) -> None:
@@ -269,6 +278,8 @@ def run_partition(cfg: PartitionConfig, config_path: Path, *, duration: float | 
                            stopping=lambda: stopping["flag"], show=table.show, record=record)
         table.show(result.final_status)
         out.write(summary(result, cfg) + "\n")
+        if results is not None:
+            results.append(result)
         return 0 if result.ok else 1
     except RuntimeError as exc:
         out.write(f"error: {exc}\n")
