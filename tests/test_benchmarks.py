@@ -15,4 +15,4 @@ def test_benchmark_suite_runs_quickly(module: str) -> None:
     results = mod.run(quick=True)
     assert results, "a suite must report at least one figure"
     for r in results:
-        assert r.suite == mod.SUITE and r.value > 0 and r.unit
+        assert r.suite == mod.SUITE and r.value >= 0 and r.unit
