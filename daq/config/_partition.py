@@ -89,6 +89,7 @@ class NetworkConfig:
     fragment_size: int = 60000
     rcvbuf: int = 64 << 20
     ttl: int = 1
+    checksum: str = "header"  #: "header" or "full" (the CRC also covers every payload byte)
 
     def builder_group(self, index: int) -> str:
         return str(ipaddress.IPv4Address(self.builder_group_base) + index)
@@ -248,7 +249,10 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
 
     net_raw = _table(data, "network", "")
     _unknown(net_raw, {"interface", "timing_group", "timing_port", "builder_group_base",
-                       "builder_port", "fragment_size", "rcvbuf", "ttl"}, "network.")
+                       "builder_port", "fragment_size", "rcvbuf", "ttl", "checksum"}, "network.")
+    checksum = _get(net_raw, "checksum", str, "header", "network.")
+    if checksum not in ("header", "full"):
+        raise _fail("network.checksum", f"{checksum!r}: use \"header\" or \"full\"")
     d = NetworkConfig()
     network = NetworkConfig(
         interface=_ip(net_raw, "interface", d.interface, multicast=False),
@@ -261,6 +265,7 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
                            65000),
         rcvbuf=_get(net_raw, "rcvbuf", int, d.rcvbuf, "network.", 65536),
         ttl=_get(net_raw, "ttl", int, d.ttl, "network.", 0, 255),
+        checksum=checksum,
     )
     last = ipaddress.IPv4Address(network.builder_group_base) + (builders - 1)
     if not last.is_multicast:

@@ -205,7 +205,7 @@ class StatusTable:
                     int(st.get("kernel_drops", 0)))
         if role == "node":
             return (name, int(st.get("events", 0)), float(st.get("bytes", 0)), 0,
-                    int(st.get("timing_errors", 0)), 0, 0)
+                    int(st.get("timing_errors", 0)), 0, int(st.get("kernel_drops", 0)))
         return (name, int(st.get("events", 0)), 0.0, 0, 0, 0, 0)
 
     def render(self, status: dict[str, Any]) -> str:

@@ -20,7 +20,15 @@ import numpy as np
 import zmq
 
 from daq.config import NodeConfig, PartitionConfig
-from daq.net import FLAG_TIMING, FragmentError, fragments, parse, receiver, sender
+from daq.net import (
+    FLAG_TIMING,
+    FragmentError,
+    fragments,
+    parse,
+    receiver,
+    sender,
+    socket_drops,
+)
 from daq.sim import Detector, make_detector
 from daq.timing import SHOT_SIZE, Shot, decode_shot
 from daq.xtc import (
@@ -127,7 +135,8 @@ class ReadoutNode:
         net = self.cfg.network
         for parts in fragments(payload, fragment_size=net.fragment_size, transition=tid,
                                partition=self.cfg.partition, node=self.node_id,
-                               pulse_id=pulse_id, epoch=self.epoch):
+                               pulse_id=pulse_id, epoch=self.epoch,
+                               full_crc=net.checksum == "full"):
             sock.sendmsg(parts, (), 0, dest)
             self.counters["datagrams"] += 1
 
@@ -210,7 +219,8 @@ class ReadoutNode:
                     last_status = now
                     self.report = False
                     link.send("status", {"role": "node", "id": self.node_id, **self.counters,
-                                         "configured": self.configured})
+                                         "configured": self.configured,
+                                         "kernel_drops": socket_drops(rx)})
         finally:
             rx.close()
             tx.close()

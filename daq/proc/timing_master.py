@@ -122,7 +122,8 @@ class TimingMaster:
         net = self.cfg.network
         for parts in fragments(payload, fragment_size=net.fragment_size, transition=tid,
                                partition=self.cfg.partition, node=0, pulse_id=pulse_id,
-                               epoch=self.epoch, flags=FLAG_TIMING):
+                               epoch=self.epoch, flags=FLAG_TIMING,
+                               full_crc=net.checksum == "full"):
             sock.sendmsg(parts, (), 0, (net.timing_group, net.timing_port))
             self.datagrams += 1
 

@@ -36,7 +36,8 @@ def toml_value(v: Any) -> str:
 
 def write_config(tmp: Path, nodes: list[dict[str, Any]], builders: int = 2, *,
                  timing: dict[str, Any] | None = None, extra: str = "",
-                 eb_timeout: float = 0.5, data_root: Path | None = None) -> Path:
+                 eb_timeout: float = 0.5, data_root: Path | None = None,
+                 network: dict[str, Any] | None = None) -> Path:
     a, b = random.randint(1, 250), random.randint(1, 200)
     lines = [
         'experiment = "tst01"',
@@ -52,6 +53,7 @@ def write_config(tmp: Path, nodes: list[dict[str, Any]], builders: int = 2, *,
         "[network]",
         f'timing_group = "239.254.{a}.{b}"', f"timing_port = {free_udp_port()}",
         f'builder_group_base = "239.253.{a}.{b}"', f"builder_port = {free_udp_port()}",
+        *(f"{k} = {toml_value(v)}" for k, v in (network or {}).items()),
         "[control]", f'address = "ipc://{tmp}/control.sock"',
         "[eb]", f"timeout = {eb_timeout}",
         extra,

@@ -30,7 +30,7 @@ def bad_datagrams(p: Running) -> int:
     dest = (net.builder_group(0), net.builder_port)
     good = [b"".join(bytes(x) for x in parts) for parts in fragments(
         os.urandom(3000), fragment_size=1000, transition=12, partition=p.cfg.partition,
-        node=2, pulse_id=1, epoch=1)]
+        node=2, pulse_id=1, epoch=1, full_crc=True)]
     stale = good[0]
     foreign = next(b"".join(bytes(x) for x in parts) for parts in fragments(
         b"x" * 100, fragment_size=1000, transition=12, partition=p.cfg.partition ^ 1,
@@ -47,7 +47,7 @@ def bad_datagrams(p: Running) -> int:
 
 def test_bad_datagrams_are_counted_and_nothing_is_corrupted(
         partition: Callable[..., Running]) -> None:
-    p = partition()
+    p = partition(network={"checksum": "full"})
     p.cmd("configure")
     run = p.cmd("beginrun")["run"]
     p.cmd("beginstep")

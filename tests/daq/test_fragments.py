@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from daq.net import HEADER_SIZE, FragmentError, Reassembly, fragments, parse
 
 
-def datagrams(payload: bytes, size: int = 1000) -> list[bytes]:
+def datagrams(payload: bytes, size: int = 1000, full_crc: bool = True) -> list[bytes]:
     return [b"".join(bytes(p) for p in parts) for parts in fragments(
-        payload, fragment_size=size, transition=12, partition=7, node=3, pulse_id=99, epoch=2)]
+        payload, fragment_size=size, transition=12, partition=7, node=3, pulse_id=99, epoch=2,
+        full_crc=full_crc)]
 
 
 @settings(max_examples=50, deadline=None)
@@ -58,3 +59,15 @@ def test_bad_datagrams() -> None:
     with pytest.raises(FragmentError) as e:
         r.add(head, mv, len(good))
     assert e.value.reason == "duplicate"
+
+
+def test_header_only_checksum_still_guards_the_header() -> None:
+    good = datagrams(os.urandom(3000), full_crc=False)[0]
+    bad = bytearray(good)
+    bad[-1] ^= 0xFF  # the payload is not covered by default: UDP checksums it
+    parse(memoryview(bad), len(bad))
+    bad = bytearray(good)
+    bad[16] ^= 0x01  # a pulse id bit flipped in the header is caught
+    with pytest.raises(FragmentError) as e:
+        parse(memoryview(bad), len(bad))
+    assert e.value.reason == "checksum"
