@@ -14,14 +14,15 @@ from __future__ import annotations
 import heapq
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from daq.xtc import Damage, Dgram, Level, TransitionId, XtcError, event_src, make_env
+from daq.xtc import Damage, Dgram, Level, TransitionId, event_src, make_env
 
 _DGRAM = struct.Struct("<IIIIHHI")
 _XTC = struct.Struct("<IHHI")
 _DROPPED = int(Damage.DroppedContribution)
+_SEGMENT = int(Level.Segment) << 28
 _OUT_OF_SYNCH = int(Damage.OutOfSynch)
 
 
@@ -136,8 +137,12 @@ class EventBuilder:
             c.stale += 1
             return []
         root = contribution.root
-        kids = list(_children(contribution))
-        if kids is None or len(kids) != 1 or kids[0][0] != ((int(Level.Segment) << 28) | node):
+        # exactly one child, the Segment-level Parent of the claimed node
+        if root.extent < 24:
+            c.malformed += 1
+            return []
+        k_src, _k_dmg, k_cont, k_ext = _XTC.unpack_from(contribution.buf, root.offset + 12)
+        if k_src != _SEGMENT | node or k_cont & 0xFFF != 0 or k_ext != root.extent - 12:
             c.malformed += 1
             return []
         service = contribution.service
@@ -162,9 +167,10 @@ class EventBuilder:
         if len(ev.parts) == len(ev.contract):
             ev.done = True
             # older events with the same contract can no longer complete in order
-            for other in self._pending.values():
-                if other.key < key and not other.done and other.contract == ev.contract:
-                    other.expired = True
+            if self._heap[0] != key:
+                for other in self._pending.values():
+                    if other.key < key and not other.done and other.contract == ev.contract:
+                        other.expired = True
         return self._retire(now)
 
     def poll(self) -> list[BuiltEvent]:
@@ -245,13 +251,6 @@ class EventBuilder:
         _DGRAM.pack_into(out, 0, ns, sec, env, event_src(self.builder_id), damage & 0xFFFF, 0,
                          size - 12)
         return BuiltEvent(ev.key, ev.service, out, missing)
-
-
-def _children(dg: Dgram) -> Iterable[tuple[int, int]] | list:
-    try:
-        return [(h.src, h.damage) for h in dg.children()]
-    except XtcError:
-        return []
 
 
 def _segment_damage(dg: Dgram) -> int:
