@@ -131,8 +131,9 @@ def run(quick: bool = False) -> list[Result]:
         seconds = 2 if quick else 60
         nodes = (BLD + ACQ) if quick else (BLD + CSPAD + ACQ)
         r = measure(d, nodes, 2, "beam_rate = 120.0", 120 * seconds)
-        out.append(Result(SUITE, f"(a) LCLS-I load {'bld+acqiris' if quick else 'cspad+acqiris+bld'}"
-                          f" 120 Hz, 2 builders, {seconds} s: damaged+dropped",
+        what = "bld+acqiris" if quick else "cspad+acqiris+bld"
+        out.append(Result(SUITE, f"(a) LCLS-I load {what} 120 Hz, 2 builders, {seconds} s: "
+                          "damaged+dropped",
                           r["damaged"] + r["drops"] + (r["sent"] - r["events"]), "events", 0,
                           higher_is_better=False,
                           note=f"{r['gbps'] * 1000:.0f} MB/s, valid={r['valid']}; "
