@@ -105,6 +105,7 @@ class ShmemSource:
         self._client: Any = None
         self._stop = threading.Event()
         self._end = object()
+        self.error: str | None = None
 
     def open(self) -> None:
         try:
@@ -120,17 +121,22 @@ class ShmemSource:
         self._thread.start()
 
     def _read(self) -> None:
+        client = self._client
         try:
-            with self._client as client:
-                for dgram in client:
-                    while not self._stop.is_set():
-                        try:
-                            self._queue.put(dgram, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if self._stop.is_set():
-                        return
+            while not self._stop.is_set():
+                dgram = client.next(timeout=0.2)
+                if dgram is None:
+                    continue
+                # the client releases this buffer when it reads the next one: copy it out
+                item = Dgram(bytes(dgram.memoryview()), source=f"shmem://{self.tag}")
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except Exception as exc:  # e.g. the server went away: the source ends
+            self.error = str(exc)
         finally:
             self._put_end()
 
@@ -153,11 +159,11 @@ class ShmemSource:
 
     def close(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)  # the reader polls every 0.2 s
         close = getattr(self._client, "close", None)
         if close is not None:
             close()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
 
 
 def open_source(url: str, index: int = 0, count: int = 1) -> Source:
