@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Protocol
 
 from daq.xtc import Dgram, TransitionId, XtcFileReader, event_src, make_dgram
 
+_TIME = struct.Struct("<II")
+EPICS_EPOCH_NS = 631152000 * 1_000_000_000
 _BEGINS = (TransitionId.Configure, TransitionId.BeginRun, TransitionId.BeginStep,
            TransitionId.Enable)
 
@@ -65,7 +68,13 @@ class ReplaySource:
             open_levels: list[int] = []
             last = (0, 0)
             n = 0
+            previous: tuple[int, int] | None = None
             for dg in _merged(self.paths):
+                if not dg.is_event:
+                    # each stream of a run holds the same transitions: pass them on once
+                    if previous == (dg.timestamp, dg.service):
+                        continue
+                    previous = (dg.timestamp, dg.service)
                 n += 1
                 last = (dg.seconds, dg.nanoseconds)
                 _track(open_levels, dg.service)
@@ -87,16 +96,27 @@ def _track(levels: list[int], service: int) -> None:
             del levels[levels.index(level) if level in levels else len(levels):]
 
 
+def stamped(dg: Dgram, epics_ns: int) -> Dgram:
+    """A copy of ``dg`` carrying the time ``epics_ns`` (nanoseconds since the EPICS epoch)."""
+    buf = bytearray(dg.memoryview())
+    _TIME.pack_into(buf, 0, epics_ns % 1_000_000_000, epics_ns // 1_000_000_000)
+    return Dgram(buf, source=dg.source)
+
+
 def replay(sink: _Sink, sources: Iterable[str | os.PathLike[str]], *,
            rate: float | None = None, loop: bool = False, count: int | None = None,
            should_stop: Callable[[], bool] = lambda: False,
            clock: Callable[[], float] = time.perf_counter,
-           sleep: Callable[[float], None] = time.sleep) -> int:
+           sleep: Callable[[float], None] = time.sleep, retime: bool = True,
+           wall: Callable[[], float] = time.time) -> int:
     """Put recorded dgrams into ``sink`` (L1Accepts paced at ``rate`` Hz if given).
 
-    Stops after ``count`` L1Accepts, at the end of the files (unless ``loop``), or when
-    ``should_stop()`` says so; returns the number of dgrams put.
+    With ``retime`` (the default) every dgram carries the time it is put, so clients that
+    work by event time (AMI heartbeats) see the replay as live data; ``retime=False`` keeps the
+    recorded times. Stops after ``count`` L1Accepts, at the end of the files (unless ``loop``),
+    or when ``should_stop()`` says so; returns the number of dgrams put.
     """
+    last_ns = 0
     period = 1.0 / rate if rate else 0.0
     due = clock()
     events = done = 0
@@ -114,6 +134,9 @@ def replay(sink: _Sink, sources: Iterable[str | os.PathLike[str]], *,
                 else:  # late: do not burst to catch up
                     due = now + period
             events += 1
+        if retime:
+            last_ns = max(int(wall() * 1e9) - EPICS_EPOCH_NS, last_ns + 1)
+            dg = stamped(dg, last_ns)
         sink.put(dg)
         done += 1
     return done

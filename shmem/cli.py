@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=".xtc2 files, or a folder of a run's .xtc2 files (not smalldata)")
     s.add_argument("--rate", type=float, default=None, help="L1Accepts per second")
     s.add_argument("--loop", action="store_true", help="replay for ever")
+    s.add_argument("--keep-time", action="store_true",
+                   help="keep the recorded timestamps (default: stamp each dgram with the "
+                   "time it is served, so it looks live)")
     s.add_argument("--count", type=int, default=None, help="stop after N L1Accepts")
     s.add_argument("--buffers", type=int, default=16)
     s.add_argument("--buffer-size", type=int, default=8 << 20)
@@ -82,6 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
                 return 1
             time.sleep(0.01)  # polling the attach count, not synchronising
         n = replay(srv, args.replay, rate=args.rate, loop=args.loop, count=args.count,
+                   retime=not args.keep_time,
                    should_stop=lambda: stop.flag)
         end = time.monotonic() + args.linger
         while time.monotonic() < end and not stop.flag:
