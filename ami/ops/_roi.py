@@ -96,7 +96,7 @@ def roi_stats(
         return roi_stats_numpy(a, origin=origin, mask=mask, count_threshold=count_threshold)
     origin = origin if origin is not None else (0,) * a.ndim
     plane = a if a.ndim == 2 else a.reshape(1, -1)  # a view: 1-D data is one row
-    m = NO_MASK
+    m: np.ndarray = NO_MASK
     if mask is not None:
         m = np.broadcast_to(np.asarray(mask, dtype=bool), a.shape).reshape(plane.shape)
     out = np.empty(6)
