@@ -48,6 +48,8 @@ class Calibrator:
     pixels only. ``banks`` is the common-mode bank (rows, columns) within a segment (default:
     the whole segment).
 
+    ``threads`` > 1 splits each frame's bank rows into that many parts computed by numba's
+    thread pool (same result; numba's pool is process-wide, so call from one thread at a time).
     Holds scratch buffers: use one instance per thread.
     """
 
@@ -63,6 +65,7 @@ class Calibrator:
         gain_switching: bool = False,
         offset: npt.ArrayLike | None = None,
         status_bits: int = ALL_STATUS_BITS,
+        threads: int = 1,
     ) -> None:
         ped = np.asarray(pedestals, dtype=np.float32)
         ngain = N_GAINS if gain_switching else 1
@@ -93,9 +96,13 @@ class Calibrator:
         self._cmok = np.ascontiguousarray(good[0].reshape(-1), dtype=np.uint8)
         self.good = good[0]  # pixels used (of gain G0 for gain-switching detectors)
         bank = self.banks[0] * self.banks[1]
-        self._buf = np.empty(bank + 8, np.float32)
-        self._tmp = np.empty(bank + 8, np.float32)
-        self._state = np.full(1, np.nan)
+        if threads < 1:
+            raise CalibError(f"threads must be >= 1, not {threads}")
+        units = self._seg[0] * (rows // self.banks[0])
+        self.threads = min(threads, units)
+        self._bufs = np.empty((self.threads, bank + 8), np.float32)
+        self._tmps = np.empty((self.threads, bank + 8), np.float32)
+        self._states = np.full(self.threads, np.nan)
 
     def calib(self, raw: npt.ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """Calibrated float32 frame; ``out`` (float32, C-contiguous, frame shape) is reused."""
@@ -109,13 +116,16 @@ class Calibrator:
         elif out.shape != self.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
             raise CalibError(f"out must be C-contiguous float32 of shape {self.shape}")
         cm = self.common_mode
-        k.calibrate(
+        args = (
             r.reshape(-1), self._ped, self._gm, self._cmok, out.reshape(-1), self._seg,
             self.banks, cm.mode if cm else 0, np.float32(cm.cormax if cm else math.inf),
             cm.npixmin if cm else 0, np.float32(cm.threshold if cm else math.inf),
-            bool(cm and cm.statistic == "mean"), self.gain_switching, self._buf, self._tmp,
-            self._state,
+            bool(cm and cm.statistic == "mean"), self.gain_switching,
         )
+        if self.threads == 1:
+            k.calibrate(*args, self._bufs[0], self._tmps[0], self._states[:1])
+        else:
+            k.calibrate_parallel(*args, self._bufs, self._tmps, self._states)
         return out
 
     __call__ = calib
@@ -132,6 +142,7 @@ class Calibrator:
         common_mode: CommonMode | str | None = "default",
         offset: npt.ArrayLike | None = None,
         status_bits: int = ALL_STATUS_BITS,
+        threads: int = 1,
     ) -> Calibrator:
         """A calibrator with the banks, gain switching and (by default) common mode of ``spec``
         (a DetectorSpec or a name in DETECTORS)."""
@@ -140,6 +151,7 @@ class Calibrator:
         return cls(
             pedestals, gain=gain, status=status, mask=mask, common_mode=cm, banks=s.banks,
             gain_switching=s.gain_switching, offset=offset, status_bits=status_bits,
+            threads=threads,
         )
 
     @classmethod
@@ -153,6 +165,7 @@ class Calibrator:
         segments: int | None = None,
         common_mode: CommonMode | str | None = "store",
         status_bits: int = ALL_STATUS_BITS,
+        threads: int = 1,
     ) -> Calibrator:
         """Constants valid for ``run`` from the store, for a detector type of DETECTORS.
 
@@ -186,6 +199,7 @@ class Calibrator:
         return cls.for_detector(
             spec, ped, gain=gain, status=optional("pixel_status"), mask=optional("pixel_mask"),
             offset=optional("pixel_offset"), common_mode=cm, status_bits=status_bits,
+            threads=threads,
         )
 
 

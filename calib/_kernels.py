@@ -14,7 +14,7 @@ statistic; the correction is skipped with ``npixmin`` or fewer pixels or when ``
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._select import _median
 
@@ -27,7 +27,7 @@ JUNGFRAU_DATA_MASK = 0x3FFF
 def welford_update(frame, n, mean, m2):
     """Add ``frame`` (flat) as the ``n``-th event (1-based) to the running mean and M2 (float64)."""
     inv = 1.0 / n
-    for i in range(frame.size):
+    for i in range(np.uint64(frame.size)):  # unsigned: no wrap-around test, vectorised (3x)
         x = np.float64(frame[i])
         d = x - mean[i]
         mean[i] += d * inv
@@ -191,6 +191,28 @@ def _calibrate_rows(raw, ped, gm, cmok, out, bits, s, r0, nrows, R, C, bc, mode,
                          use_mean, switching, buf, tmp, state, finish, npix)
 
 
+@njit(cache=True, inline="always")
+def _calibrate_units(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr,
+                     use_mean, switching, buf, tmp, state, u0, u1):
+    """Work units u0 .. u1 of :func:`calibrate`: unit u is bank row ``u % (R / br)`` of
+    segment ``u // (R / br)`` (units are independent: they share no group)."""
+    R, C = np.uint64(shape[1]), np.uint64(shape[2])
+    br, bc = np.uint64(banks[0]), np.uint64(banks[1])
+    npix = np.uint64(shape[0]) * R * C
+    nb = R // br
+    bits = raw.view(np.uint16) if switching else np.zeros(1, np.uint16)
+    finish = mode >= 0  # a plain bool, not a literal: one compiled common_mode_bank for all
+    # Without bank or column stages the rows are independent: take a few rows at a time so that
+    # the data stay in cache between the passes (a whole CSPAD bank and its constants do not).
+    step = np.uint64(16) if (mode & (MODE_BANKS | MODE_COLS)) == 0 else br
+    for u in range(np.uint64(u0), np.uint64(u1)):
+        s, b0 = u // nb, (u % nb) * br
+        for r0 in range(b0, b0 + br, step):
+            _calibrate_rows(raw, ped, gm, cmok, out, bits, s, r0, min(step, b0 + br - r0),
+                            R, C, bc, mode, cormax, npixmin, thr, use_mean, switching, buf,
+                            tmp, state, finish, npix)
+
+
 @njit(cache=True)
 def calibrate(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr, use_mean,
               switching, buf, tmp, state):
@@ -202,20 +224,23 @@ def calibrate(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr,
     buf, tmp: float32 scratch of one bank + 8 each; state: float64[1] that steers the median
     search (NaN at first). ``thr`` and ``cormax`` are float32.
     """
-    S, R, C = np.uint64(shape[0]), np.uint64(shape[1]), np.uint64(shape[2])
-    br, bc = np.uint64(banks[0]), np.uint64(banks[1])
-    npix = S * R * C
-    bits = raw.view(np.uint16) if switching else np.zeros(1, np.uint16)
-    finish = mode >= 0  # a plain bool, not a literal: one compiled common_mode_bank for all
-    # Without bank or column stages the rows are independent: take a few rows at a time so that
-    # the data stay in cache between the passes (a whole CSPAD bank and its constants do not).
-    step = np.uint64(16) if (mode & (MODE_BANKS | MODE_COLS)) == 0 else br
-    for s in range(S):
-        for b0 in range(np.uint64(0), R, br):
-            for r0 in range(b0, b0 + br, step):
-                _calibrate_rows(raw, ped, gm, cmok, out, bits, s, r0, min(step, b0 + br - r0),
-                                R, C, bc, mode, cormax, npixmin, thr, use_mean, switching, buf,
-                                tmp, state, finish, npix)
+    units = shape[0] * (shape[1] // banks[0])
+    _calibrate_units(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr,
+                     use_mean, switching, buf, tmp, state, 0, units)
+
+
+@njit(cache=True, parallel=True)
+def calibrate_parallel(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr,
+                       use_mean, switching, bufs, tmps, states):
+    """:func:`calibrate` with the bank rows of all segments split in ``len(bufs)`` contiguous
+    parts run by numba's threads; bufs, tmps (parts, bank + 8) and states (parts,) hold each
+    part's scratch. The result is identical to :func:`calibrate` (no group spans two parts)."""
+    units = shape[0] * (shape[1] // banks[0])
+    parts = bufs.shape[0]
+    for c in prange(parts):
+        _calibrate_units(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr,
+                         use_mean, switching, bufs[c], tmps[c], states[c:c + 1],
+                         c * units // parts, (c + 1) * units // parts)
 
 
 def gain_index_ref(raw: np.ndarray) -> np.ndarray:
