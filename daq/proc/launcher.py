@@ -260,6 +260,9 @@ def run_partition(cfg: PartitionConfig, config_path: Path, *, duration: float | 
     """Run a partition from the command line; ``results`` (if given) receives the outcome."""
     if record and cfg.recording.enabled:
         _check_writable(cfg)
+    hint = rmem_hint(cfg.network.rcvbuf)
+    if hint:
+        out.write(hint + "\n")
     part = Partition(cfg, config_path, record=record, overrides=overrides)
     stopping = {"flag": False}
 
@@ -287,6 +290,19 @@ def run_partition(cfg: PartitionConfig, config_path: Path, *, duration: float | 
     finally:
         signal.signal(signal.SIGINT, old)
         part.stop()
+
+
+def rmem_hint(want: int) -> str | None:
+    """A hint when the kernel caps receive buffers below what the partition asks for."""
+    try:
+        cap = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    except (OSError, ValueError):
+        return None
+    if cap >= want:
+        return None
+    return (f"note: the kernel caps UDP receive buffers at {cap >> 20} MiB (asked "
+            f"{want >> 20} MiB); at high rates builders will drop datagrams. As root: "
+            f"sysctl -w net.core.rmem_max={want}")
 
 
 def _check_writable(cfg: PartitionConfig) -> None:
