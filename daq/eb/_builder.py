@@ -135,6 +135,7 @@ class EventBuilder:
             return []
         if key <= self._last_retired:
             c.stale += 1
+            self._missed[node] = 0  # late, but alive: stop treating it as absent
             return []
         root = contribution.root
         # exactly one child, the Segment-level Parent of the claimed node

@@ -169,9 +169,13 @@ def test_events_missing_only_an_absent_node_retire_at_once() -> None:
     out = eb.add(1, 14, contrib(1, 14))
     assert [e.key for e in out] == [14] and out[0].missing == (2,)
     assert eb.counters.absent == 1
-    # it comes back: no longer absent
+    # a late contribution shows it is alive (slow, not dead): no longer absent
+    eb.add(2, 13, contrib(2, 13))
+    assert eb.counters.stale == 1 and eb.absent() == []
+    eb.add(1, 15, contrib(1, 15))
+    assert eb.depth == 1  # waits for node 2 again
     eb.add(2, 15, contrib(2, 15))
-    assert eb.absent() == []
+    assert eb.depth == 0 and eb.absent() == []
 
 
 def test_transitions_wait_longer_than_events() -> None:
