@@ -178,6 +178,8 @@ def _endpoints_opts(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ami", description=__doc__)
     sub = top.add_subparsers(dest="command_name", required=True)
+    sub.add_parser("gui", add_help=False,
+                   help="the control-room GUI (same as ami-gui; ami gui --help for options)")
 
     p = sub.add_parser("local", help="manager, collectors and workers on this host")
     p.add_argument("--source", required=True, help="shmem://TAG or xtc://FILES_OR_DIR")
@@ -255,6 +257,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["gui"]:
+        # the control-room GUI is its own program (gui imports ami, never the reverse)
+        import subprocess
+
+        return subprocess.call([sys.executable, "-m", "gui", *argv[1:]])
     args = parser().parse_args(argv)
     if getattr(args, "command_name", None) == "graph" and args.action != "show" and not args.file:
         print("ami graph load|save needs a FILE", file=sys.stderr)

@@ -10,7 +10,7 @@ import time
 
 from ._common import Result, machine
 
-SUITES = ["bench_xtc", "bench_shmem", "bench_ami", "bench_daq", "bench_calib"]
+SUITES = ["bench_xtc", "bench_shmem", "bench_ami", "bench_daq", "bench_calib", "bench_gui"]
 
 
 def main(argv: list[str] | None = None) -> int:
