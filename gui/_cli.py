@@ -62,6 +62,18 @@ def has_display() -> bool:
                 or os.environ.get("QT_QPA_PLATFORM"))
 
 
+def _quiet_offscreen_plugin() -> None:
+    """Headless: drop the offscreen platform's notices about window hints (one per view)."""
+    from PyQt5.QtCore import qInstallMessageHandler
+
+    def handler(mode: object, context: object, message: str | None) -> None:
+        if message and ("propagateSizeHints" in message or "XDG_RUNTIME_DIR" in message):
+            return
+        sys.stderr.write(f"{message}\n")
+
+    qInstallMessageHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ami-gui`` and ``ami gui``."""
     args = parser().parse_args(argv)
@@ -71,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         headless = True
     if headless:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        _quiet_offscreen_plugin()
     from PyQt5.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
