@@ -9,6 +9,7 @@ run once per heartbeat in the global collector.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,13 +44,15 @@ class PlannedNode:
     stage: str  # "event" or "heartbeat"
     filter: str | None
     signature: str  # identical signatures may keep their accumulated state across edits
+    used: frozenset[str] | None = None  # output ports something reads (None: assume all)
 
     @property
     def kind(self) -> str:
         return self.spec.kind
 
     def build(self) -> Any:
-        return self.spec.make(**self.params)
+        """The operation, computing only the outputs in :attr:`used` where it can."""
+        return self.spec.make_for(self.used, **self.params)
 
 
 @dataclass(frozen=True)
@@ -264,4 +267,9 @@ def _finish(graph: Graph, nodes: dict[str, Node], specs: dict[str, OpSpec],
         views[view] = canonical
     if problems:
         raise GraphError(problems)
+    read = {ref for p in planned for _, ref in p.inputs} | set(views.values())
+    read |= {f"{p.filter}.pass" for p in planned if p.filter is not None}
+    planned = [dataclasses.replace(p, used=frozenset(o for o in p.outputs
+                                                     if f"{p.name}.{o}" in read))
+               for p in planned]
     return Plan(graph, tuple(planned), tuple(dict.fromkeys(used_sources)), views, stages)

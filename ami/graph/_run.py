@@ -51,39 +51,58 @@ class NodeErrors:
         return out
 
 
-def _call(node: PlannedNode, op: Any, args: list[Any], values: dict[str, Any],
-          key: float) -> None:
-    kind = node.kind
+class _Step:
+    """One node ready to run: its op, the references it reads, its gate and where its outputs go
+    (None for an output nothing reads)."""
+
+    __slots__ = ("gate", "kind", "name", "node", "op", "outs", "refs")
+
+    def __init__(self, node: PlannedNode, op: Any) -> None:
+        self.node, self.op, self.name, self.kind = node, op, node.name, node.kind
+        self.refs = tuple(r for _, r in node.inputs)
+        self.gate = None if node.filter is None else f"{node.filter}.pass"
+        used = node.used
+        self.outs = tuple(f"{node.name}.{port}" if used is None or port in used else None
+                          for port in node.outputs)
+
+
+def _call(step: _Step, args: list[Any], values: dict[str, Any], key: float) -> None:
+    kind = step.kind
     if kind == "map":
-        out = op(*args)
-        names = node.outputs
-        if len(names) == 1:
-            values[f"{node.name}.{next(iter(names))}"] = out
+        out = step.op(*args)
+        outs = step.outs
+        if len(outs) == 1:
+            if outs[0] is not None:
+                values[outs[0]] = out
         else:
-            for port, v in zip(names, out, strict=True):
-                values[f"{node.name}.{port}"] = v
+            for ref, v in zip(outs, out, strict=True):
+                if ref is not None:
+                    values[ref] = v
     elif kind == "filter":
-        values[f"{node.name}.pass"] = bool(op(*args))
+        passed = bool(step.op(*args))
+        if step.outs[0] is not None:
+            values[step.outs[0]] = passed
     else:
-        op.update(args[0] if len(args) == 1 else tuple(args), key=key)
+        step.op.update(args[0] if len(args) == 1 else tuple(args), key=key)
 
 
-def _run_nodes(steps: list[tuple[PlannedNode, Any, tuple[str, ...], str | None]],
-               values: dict[str, Any], key: float, errors: NodeErrors) -> None:
-    for node, op, refs, gate in steps:
+def _run_nodes(steps: list[_Step], values: dict[str, Any], key: float,
+               errors: NodeErrors) -> None:
+    for step in steps:
+        gate = step.gate
         if gate is not None and values.get(gate) is not True:
             continue
         args = []
-        for ref in refs:
+        for ref in step.refs:
             v = values.get(ref, _MISSING)
             if v is _MISSING:
                 break
             args.append(v)
         else:
             try:
-                _call(node, op, args, values, key)
+                _call(step, args, values, key)
             except Exception as exc:
-                errors.record(node.name, exc)
+                errors.record(step.name, exc)
 
 
 class EventStage:
@@ -99,7 +118,7 @@ class EventStage:
         self._nodes = [n for n in plan.nodes if n.stage == "event"]
         self._view_refs = sorted({r for r in plan.views.values()
                                   if plan.stages.get(r, "event") == "event"})
-        self._steps: list[tuple[PlannedNode, Any, tuple[str, ...], str | None]] = []
+        self._steps: list[_Step] = []
         self._accs: dict[str, Accumulator] = {}
         self._latest: dict[str, Latest] = {}
         self._build()
@@ -111,8 +130,7 @@ class EventStage:
             op = node.build()
             if node.kind == "accumulator":
                 self._accs[f"node:{node.name}"] = op
-            gate = None if node.filter is None else f"{node.filter}.pass"
-            self._steps.append((node, op, tuple(r for _, r in node.inputs), gate))
+            self._steps.append(_Step(node, op))
         self._latest = {f"view:{r}": Latest() for r in self._view_refs}
 
     def process(self, sources: dict[str, Any], key: float) -> None:
@@ -127,16 +145,13 @@ class EventStage:
                 except (TypeError, ValueError) as exc:
                     self.errors.record(name, exc)
 
-    def take(self) -> dict[str, Any]:
+    def take(self) -> dict[str, Accumulator]:
         """The partial states of this heartbeat, by key; the stage restarts empty."""
-        out: dict[str, Any] = {**self._accs, **self._latest}
+        out: dict[str, Accumulator] = {**self._accs, **self._latest}
         self._accs = {}
-        for node, _op, _, _ in self._steps:
-            if node.kind == "accumulator":
-                fresh = node.build()
-                self._accs[f"node:{node.name}"] = fresh
-        self._steps = [(n, self._accs.get(f"node:{n.name}", fn), r, g)
-                       for n, fn, r, g in self._steps]
+        for step in self._steps:
+            if step.kind == "accumulator":
+                step.op = self._accs[f"node:{step.name}"] = step.node.build()
         self._latest = {k: Latest() for k in self._latest}
         return out
 
@@ -154,7 +169,7 @@ class HeartbeatStage:
         keep = {} if previous is None else previous._keepable()
         self._totals: dict[str, Accumulator] = {}
         self._mean_n: dict[str, Any] = {}
-        self._steps: list[tuple[PlannedNode, Any, tuple[str, ...], str | None]] = []
+        self._steps: list[_Step] = []
         self._signatures = {n.name: n.signature for n in plan.nodes}
         for node in plan.nodes:
             if node.kind == "accumulator" and f"node:{node.name}" in keep.get(node.signature, {}):
@@ -163,8 +178,7 @@ class HeartbeatStage:
                 op = self._totals.get(f"node:{node.name}") or node.build()
                 if node.kind == "accumulator":
                     self._totals[f"node:{node.name}"] = op
-                gate = None if node.filter is None else f"{node.filter}.pass"
-                self._steps.append((node, op, tuple(r for _, r in node.inputs), gate))
+                self._steps.append(_Step(node, op))
 
     def _keepable(self) -> dict[str, dict[str, Accumulator]]:
         out: dict[str, dict[str, Accumulator]] = {}
@@ -194,8 +208,8 @@ class HeartbeatStage:
                 self._publish_total(node, values)
         for step in self._steps:
             _run_nodes([step], values, key, self.errors)
-            if step[0].kind == "accumulator":
-                self._publish_total(step[0], values)
+            if step.kind == "accumulator":
+                self._publish_total(step.node, values)
         out: dict[str, Any] = {}
         for view, ref in self.plan.views.items():
             latest = self._totals.get(f"view:{ref}")

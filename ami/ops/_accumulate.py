@@ -280,16 +280,23 @@ class Latest:
     def reset(self) -> None:
         self._value: np.ndarray | None = None
         self._key = 0.0
+        self._lent = False  # _value went out in to_state(): never write into it again
 
     def update(self, value: Any, *, key: float | None = None) -> None:
         if key is None:
             key = self._key + 1.0 if self._value is not None else 0.0
         k = check_key(key)
         if self._value is None or k > self._key:
-            v = np.array(value, copy=True)
+            v = np.asarray(value)
             if v.dtype.kind not in "biufc":
                 raise ValueError(f"latest: only numbers and numeric arrays, got {v.dtype}")
-            self._value, self._key = v, k
+            held = self._value
+            if held is not None and not self._lent and held.shape == v.shape \
+                    and held.dtype == v.dtype:
+                np.copyto(held, v)  # an image per event: no fresh pages to fault in each time
+            else:
+                self._value, self._lent = np.array(v, copy=True), False
+            self._key = k
 
     def merge(self, other: Any) -> None:
         check_mergeable(self, other)
@@ -307,6 +314,7 @@ class Latest:
         return self._value.item() if self._value.ndim == 0 else self._value.copy()
 
     def to_state(self) -> State:
+        self._lent = self._value is not None
         return {"key": self._key}, [] if self._value is None else [self._value]
 
     @classmethod

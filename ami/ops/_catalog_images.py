@@ -16,22 +16,40 @@ from ._image import threshold as threshold_op
 from ._registry import OpSpec, Param, Port, ports
 from ._roi import PixelRoi, RangeRoi, RectRoi
 
+# Which statistics of roi_stats each ROI output needs.
+_NEEDS = {"sum": "sum", "mean": "mean", "max": "max", "com_row": "com", "com_col": "com",
+          "com": "com", "count": "count"}
 
-def _roi(**p: Any) -> Any:
+
+def _roi(outputs: frozenset[str] | None = None, **p: Any) -> Any:
     roi = RectRoi(**p)
+    only = None if outputs is None else frozenset(_NEEDS[o] for o in outputs if o in _NEEDS)
+    if only is not None and not only:  # only the area is read: no statistics at all
+
+        def area(data: Any, mask: Any = None) -> tuple[Any, ...]:
+            return roi.select(data)[0], None, None, None, None, None, None
+
+        return area
 
     def op(data: Any, mask: Any = None) -> tuple[Any, ...]:
-        r = roi(data, mask)
+        r = roi(data, mask, only=only)
         return r.area, r.sum, r.mean, r.max, r.com[0], r.com[1], r.count
 
     return op
 
 
-def _roi_1d(**p: Any) -> Any:
+def _roi_1d(outputs: frozenset[str] | None = None, **p: Any) -> Any:
     roi = RangeRoi(**p)
+    only = None if outputs is None else frozenset(_NEEDS[o] for o in outputs if o in _NEEDS)
+    if only is not None and not only:
+
+        def area(data: Any, mask: Any = None) -> tuple[Any, ...]:
+            return roi.select(data)[0], None, None, None, None, None
+
+        return area
 
     def op(data: Any, mask: Any = None) -> tuple[Any, ...]:
-        r = roi(data, mask)
+        r = roi(data, mask, only=only)
         return r.area, r.sum, r.mean, r.max, r.com[0], r.count
 
     return op
@@ -97,6 +115,7 @@ ROI_OPS = (
             _TILE,
             Param("count_threshold", "float", 0.0, "count pixels above this"),
         ),
+        selects_outputs=True,
     ),
     OpSpec.map(
         "roi_1d",
@@ -110,6 +129,7 @@ ROI_OPS = (
             Param("x1", "int", 100, "sample after the last"),
             Param("count_threshold", "float", 0.0, "count samples above this"),
         ),
+        selects_outputs=True,
     ),
     OpSpec.map(
         "pixel",

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from ._accumulate import Header, State, check_mergeable
+from ._kernels import KERNEL_DTYPES, as_rows, histogram_kernel
 
 
 def _check_axis(names: tuple[str, str, str], nbins: int, lo: float, hi: float) -> None:
@@ -76,6 +77,19 @@ class Histogram1D:
         self._under = self._over = self._nan = 0.0
 
     def update(self, value: Any, *, key: float | None = None, weight: Any = None) -> None:
+        a = np.asarray(value)
+        if weight is None and a.dtype in KERNEL_DTYPES:  # one pass, no temporaries
+            if a.size:
+                rows = a.reshape(1, -1) if a.ndim < 2 else a.reshape(-1, a.shape[-1])
+                under, over, nan = histogram_kernel(*as_rows(rows), self.edges, self._counts)
+                self._under += under
+                self._over += over
+                self._nan += nan
+            return
+        self._update_numpy(value, weight)
+
+    def _update_numpy(self, value: Any, weight: Any = None) -> None:
+        """:meth:`update` in NumPy: any weights and types, and the reference of the kernel."""
         v = np.asarray(value, dtype=np.float64).ravel()
         w = np.ones(v.size) if weight is None else np.broadcast_to(weight, np.shape(value))
         w = np.asarray(w, dtype=np.float64).ravel()

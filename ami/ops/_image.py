@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._kernels import KERNEL_DTYPES, NO_MASK, project_kernel
+from ._kernels import KERNEL_DTYPES, as_rows, project_kernel
 
 ArrayLike = npt.ArrayLike
 
@@ -43,24 +43,31 @@ def project(
     d = np.asarray(data)
     if not -d.ndim <= axis < d.ndim:
         raise ValueError(f"axis {axis} is out of range for {d.ndim}-D data")
+    if d.ndim == 2 and d.dtype in KERNEL_DTYPES:
+        ax = axis % 2
+        m = None if mask is None else _mask_like(d, mask)
+        if d.strides[0] == d.itemsize != d.strides[1]:  # column-major: rows of the transpose
+            d, ax, m = d.T, 1 - ax, None if m is None else m.T
+        flat, n0, n1, rs = as_rows(d)
+        mflat, mrs = None, 0
+        if m is not None:
+            mflat, _, _, mrs = as_rows(m)
+        length = n1 if ax == 0 else n0
+        sums, counts = np.empty(length), np.empty(length, dtype=np.int64)
+        project_kernel(flat, n0, n1, rs, mflat, mrs, ax, sums, counts, mean)
+        if not mean:
+            return sums
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sums / counts
     if mask is None and d.dtype.kind in "biuf":
-        # Fast path: a line whose plain sum is finite held no NaN or infinity, so it is the
-        # answer; only when some line is not finite does the NaN-aware pass run.
+        # Other shapes: a line whose plain sum is finite held no NaN or infinity, so that sum is
+        # the answer; the NaN-aware pass runs only when some line's sum is not finite.
         total = np.asarray(d.sum(axis=axis, dtype=np.float64))
         if d.dtype.kind != "f" or np.isfinite(total).all():
             if not mean:
                 return total
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.asarray(total / d.shape[axis])
-    if d.ndim == 2 and d.dtype in KERNEL_DTYPES:
-        m = NO_MASK if mask is None else _mask_like(d, mask)
-        length = d.shape[1 - axis % 2]
-        sums, counts = np.empty(length), np.empty(length, dtype=np.int64)
-        project_kernel(d, m, mask is not None, axis % 2, sums, counts)
-        if not mean:
-            return sums
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return sums / counts
     return project_numpy(d, axis, mean=mean, mask=mask)
 
 

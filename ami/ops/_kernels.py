@@ -14,8 +14,6 @@ from numba import njit
 KERNEL_DTYPES = frozenset(np.dtype(t) for t in ("f8", "f4", "u1", "i1", "u2", "i2", "u4", "i4"))
 """Element types the array kernels take; other arrays go through the NumPy versions (numba
 compiles, and caches, one version of a kernel per element type and memory layout)."""
-NO_MASK = np.ones((1, 1), dtype=bool)
-"""The ``mask`` argument of kernels called with ``use_mask`` false."""
 
 # --------------------------------------------------------------------------------------------
 # psalg-style constant-fraction edge finder
@@ -375,50 +373,111 @@ def ncc_reference(w, template):
 
 
 # --------------------------------------------------------------------------------------------
-# Region-of-interest statistics in one pass
+# Image kernels on rows: a 2-D array is passed as a 1-D array ``flat`` holding its ``n0`` rows of
+# ``n1`` elements, row ``i`` starting at ``flat[i * rs]`` (see :func:`as_rows`). Each row is then
+# contiguous, so the inner loops vectorise whatever the view's origin or alignment; with a 2-D
+# strided ("A" layout) argument they would not. ``fastmath`` allows only re-association (sums in
+# vector lanes): NaN and infinities keep their meaning.
 
 ROI_SUM, ROI_NPIX, ROI_MAX, ROI_ROW_MOMENT, ROI_COL_MOMENT, ROI_COUNT = range(6)
 """Slots of the ``out`` array of :func:`roi_stats_kernel`."""
 
 
-@njit(cache=True)
-def roi_stats_kernel(a, mask, use_mask, row0, col0, threshold, out):  # pragma: no cover
-    """Sum, valid pixels, max, intensity-weighted row and column moments (in full-array
-    coordinates: ``row0 + i``, ``col0 + j``) and the count above ``threshold`` of the finite,
-    unmasked pixels of the 2-D ``a``; written to ``out`` (see the ``ROI_*`` slots)."""
+def as_rows(a: np.ndarray) -> tuple[np.ndarray, int, int, int]:
+    """A 2-D array as ``(flat, n0, n1, rs)`` for the row kernels, without a copy where its rows
+    are contiguous (any view of a C-ordered image, however offset or aligned)."""
+    n0, n1 = a.shape
+    if a.flags.c_contiguous:  # the cheap case: a plain reshape
+        flat = a.reshape(-1)
+        flat.flags.writeable = False  # as below: one compiled version of each kernel
+        return flat, n0, n1, n1
+    item = a.itemsize
+    rows_ok = a.strides[1] == item or n1 <= 1
+    if not (rows_ok and a.strides[0] >= 0 and a.strides[0] % item == 0):
+        a = np.ascontiguousarray(a)
+    rs = a.strides[0] // item if n0 > 1 else n1
+    size = (n0 - 1) * rs + n1 if n0 and n1 else 0
+    flat = np.lib.stride_tricks.as_strided(a, shape=(size,), strides=(item,), writeable=False)
+    return flat, n0, n1, rs
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def roi_stats_kernel(
+    flat, n0, n1, rs, mask, mask_rs, row0, col0, threshold, want_com, want_count, want_max, out
+):  # pragma: no cover - compiled
+    """Statistics of the finite, unmasked pixels of a 2-D array given as rows (``mask``
+    likewise, with row step ``mask_rs``), written to ``out`` (see the ``ROI_*`` slots): sum,
+    valid pixels and row moment always; the column moment (coordinates ``row0 + i``,
+    ``col0 + j``), the count above ``threshold`` and the max when asked for (else 0, 0, NaN).
+
+    Each statistic has its own loop over a row (the row is in cache by then), so every loop
+    vectorises and a statistic nobody reads costs nothing.
+    """
     total = 0.0
     npix = 0
-    best = -np.inf
     row_moment = 0.0
     col_moment = 0.0
     count = 0
-    for i in range(a.shape[0]):
+    best = -np.inf
+    for i in range(n0):
+        row = flat[i * rs : i * rs + n1]
+        if mask is not None:
+            mrow = mask[i * mask_rs : i * mask_rs + n1]
         row_sum = 0.0
-        for j in range(a.shape[1]):
-            if use_mask and not mask[i, j]:
-                continue
-            v = np.float64(a[i, j])
-            if not np.isfinite(v):
-                continue
-            row_sum += v
-            npix += 1
-            if v > best:
-                best = v
-            col_moment += v * (col0 + j)
-            if v > threshold:
-                count += 1
+        row_n = 0
+        for j in range(n1):
+            x = np.float64(row[j])
+            ok = x - x == 0.0  # finite
+            if mask is not None:
+                ok = ok & mrow[j]
+            row_sum += x if ok else 0.0
+            row_n += ok
         total += row_sum
+        npix += row_n
         row_moment += row_sum * (row0 + i)
+        if want_com:
+            c = np.float64(col0)
+            for j in range(n1):
+                x = np.float64(row[j])
+                ok = x - x == 0.0
+                if mask is not None:
+                    ok = ok & mrow[j]
+                col_moment += (x if ok else 0.0) * c
+                c += 1.0
+        if want_count:
+            row_count = 0
+            for j in range(n1):
+                x = np.float64(row[j])
+                ok = (x - x == 0.0) & (x > threshold)
+                if mask is not None:
+                    ok = ok & mrow[j]
+                row_count += ok
+            count += row_count
+        if want_max:
+            for j in range(n1):  # NaN never compares greater; infinities are settled below
+                x = np.float64(row[j])
+                if mask is not None:
+                    best = x if (x > best) & mrow[j] else best
+                else:
+                    best = x if x > best else best
+    if want_max and best == np.inf:  # rare: the max of the finite pixels, the slow way
+        best = -np.inf
+        for i in range(n0):
+            for j in range(n1):
+                x = np.float64(flat[i * rs + j])
+                if x - x == 0.0 and x > best and (mask is None or mask[i * mask_rs + j]):
+                    best = x
     out[0] = total
     out[1] = npix
-    out[2] = best if npix > 0 else np.nan
+    out[2] = best if want_max and npix > 0 else np.nan
     out[3] = row_moment
     out[4] = col_moment
     out[5] = count
 
 
 def roi_stats_reference(a, mask, row0, col0, threshold):
-    """NumPy version of :func:`roi_stats_kernel` (``mask`` None for no mask), as its ``out``."""
+    """NumPy version of :func:`roi_stats_kernel` on a 2-D ``a`` (``mask`` None for no mask),
+    every statistic asked for."""
     a = np.asarray(a)
     valid = np.isfinite(a.astype(np.float64))
     if mask is not None:
@@ -433,36 +492,41 @@ def roi_stats_reference(a, mask, row0, col0, threshold):
                     dtype=np.float64)
 
 
-# --------------------------------------------------------------------------------------------
-# Projection of a 2-D array with NaN and mask skipping
-
-
-@njit(cache=True)
-def project_kernel(d, mask, use_mask, axis, sums, counts):  # pragma: no cover - compiled
-    """Per line along ``axis`` of the 2-D ``d``: sum and number of finite, unmasked values."""
+@njit(cache=True, fastmath={"reassoc"})
+def project_kernel(
+    flat, n0, n1, rs, mask, mask_rs, axis, sums, counts, want_counts
+):  # pragma: no cover - compiled
+    """Per line along ``axis`` of a 2-D array given as rows: the sum and (if ``want_counts``)
+    the number of its finite, unmasked values (``mask`` as rows with row step ``mask_rs``)."""
     sums[:] = 0.0
     counts[:] = 0
-    n0, n1 = d.shape
-    if axis == 0:
-        for i in range(n0):
-            for j in range(n1):
-                if use_mask and not mask[i, j]:
-                    continue
-                v = np.float64(d[i, j])
-                if np.isfinite(v):
-                    sums[j] += v
-                    counts[j] += 1
-    else:
-        for i in range(n0):
+    for i in range(n0):
+        row = flat[i * rs : i * rs + n1]
+        if mask is not None:
+            mrow = mask[i * mask_rs : i * mask_rs + n1]
+        if axis == 0:
+            if mask is not None or want_counts:
+                for j in range(n1):
+                    x = np.float64(row[j])
+                    ok = x - x == 0.0
+                    if mask is not None:
+                        ok = ok & mrow[j]
+                    sums[j] += x if ok else 0.0
+                    counts[j] += ok
+            else:
+                for j in range(n1):
+                    x = np.float64(row[j])
+                    sums[j] += x if x - x == 0.0 else 0.0
+        else:
             s = 0.0
             c = 0
             for j in range(n1):
-                if use_mask and not mask[i, j]:
-                    continue
-                v = np.float64(d[i, j])
-                if np.isfinite(v):
-                    s += v
-                    c += 1
+                x = np.float64(row[j])
+                ok = x - x == 0.0
+                if mask is not None:
+                    ok = ok & mrow[j]
+                s += x if ok else 0.0
+                c += ok
             sums[i] = s
             counts[i] = c
 
@@ -475,3 +539,43 @@ def project_reference(d, mask, axis):
         valid &= np.asarray(mask, dtype=bool)
     sums = np.where(valid, d, 0).sum(axis=axis, dtype=np.float64)
     return sums, valid.sum(axis=axis).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# 1-D histogram of a 2-D array given as rows
+
+
+@njit(cache=True)
+def histogram_kernel(flat, n0, n1, rs, edges, counts):  # pragma: no cover - compiled
+    """Add one to ``counts[b]`` for each value in bin ``b`` of the equal-width ``edges`` (last
+    bin closed, as ``numpy.histogram``); returns the (underflow, overflow, NaN) counts.
+
+    The bin is found exactly as :func:`ami.ops._histogram.bin_index` finds it (scaled index,
+    then settled against the edges), so both give the same bins to the last ulp.
+    """
+    nbins = edges.shape[0] - 1
+    lo = edges[0]
+    hi = edges[nbins]
+    scale = nbins / (hi - lo)
+    under = 0
+    over = 0
+    nan = 0
+    for i in range(n0):
+        row = flat[i * rs : i * rs + n1]
+        for j in range(n1):
+            v = np.float64(row[j])
+            if v < lo:
+                under += 1
+            elif v > hi:
+                over += 1
+            elif v >= lo:
+                b = int((v - lo) * scale)
+                b = min(max(b, 0), nbins - 1)
+                if v < edges[b]:
+                    b -= 1
+                elif b < nbins - 1 and v >= edges[b + 1]:
+                    b += 1
+                counts[b] += 1.0
+            else:
+                nan += 1
+    return under, over, nan

@@ -156,6 +156,9 @@ class OpSpec:
     factory: Callable[..., Any]
     doc: str = ""
     variadic: bool = False  # inputs are named by a parameter (e.g. an expression's names)
+    selects_outputs: bool = False
+    """The factory also takes ``outputs``, the names of the outputs something reads; the op then
+    need only compute those and gives placeholders (None or NaN) for the others."""
 
     @classmethod
     def map(
@@ -168,9 +171,11 @@ class OpSpec:
         inputs: tuple[Port, ...],
         outputs: tuple[Port, ...],
         params: tuple[Param, ...] = (),
+        selects_outputs: bool = False,
     ) -> OpSpec:
         """A ``map`` operation: one value per output from each event's inputs."""
-        return cls(name, category, "map", inputs, outputs, params, factory, doc)
+        return cls(name, category, "map", inputs, outputs, params, factory, doc,
+                   selects_outputs=selects_outputs)
 
     @classmethod
     def accumulator(
@@ -215,7 +220,21 @@ class OpSpec:
 
     def make(self, **params: Any) -> Any:
         """Build the operation; ParamError (naming the operation) if the parameters are wrong."""
+        return self.make_for(None, **params)
+
+    def make_for(self, outputs: Iterable[str] | None, /, **params: Any) -> Any:
+        """Like :meth:`make`, for a graph that reads only ``outputs`` (None: all of them).
+
+        An operation that :attr:`selects_outputs` then skips the work behind the other outputs
+        and gives placeholders (None or NaN) for them; the others ignore ``outputs``.
+        """
         checked = self.check(params)
+        if self.selects_outputs and outputs is not None:
+            names = frozenset(outputs)
+            unknown = names - {p.name for p in self.outputs}
+            if unknown:
+                raise ValueError(f"{self.name}: no output {', '.join(sorted(unknown))}")
+            checked = {**checked, "outputs": names}
         try:
             return self.factory(**checked)
         except ParamError:

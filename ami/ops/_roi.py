@@ -8,7 +8,9 @@ dragged partly off the detector keeps working. Pixels that are masked out or NaN
 
 from __future__ import annotations
 
+import dataclasses
 import operator
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,13 +18,13 @@ import numpy.typing as npt
 
 from ._kernels import (
     KERNEL_DTYPES,
-    NO_MASK,
     ROI_COL_MOMENT,
     ROI_COUNT,
     ROI_MAX,
     ROI_NPIX,
     ROI_ROW_MOMENT,
     ROI_SUM,
+    as_rows,
     roi_stats_kernel,
 )
 
@@ -79,37 +81,69 @@ def _select_tile(data: np.ndarray, tile: int | None, want_ndim: int) -> np.ndarr
     return data[tile]
 
 
+STATISTICS = frozenset({"sum", "mean", "max", "com", "count"})
+"""What :func:`roi_stats` can be limited to (``only=``); ``npix`` always comes along."""
+
+
 def roi_stats(
     area: ArrayLike,
     *,
     origin: tuple[int, ...] | None = None,
     mask: ArrayLike | None = None,
     count_threshold: float = 0.0,
+    only: Collection[str] | None = None,
 ) -> RoiResult:
     """Sum, mean, max, centre of mass and count above threshold over the valid pixels of ``area``.
 
     ``mask`` is True (or non-zero) for good pixels, as in psana. Empty or fully masked areas give
     NaN mean, max and centre of mass, and zero sum and count; nothing warns.
+
+    ``only`` (a subset of :data:`STATISTICS`) skips the work of the statistics not named: those
+    are NaN (``count``: -1) in the result. Sum, mean and ``npix`` cost one pass whatever is
+    asked; the centre of mass, the count and the max each add a little.
     """
     a = np.asarray(area)
+    if only is not None and not STATISTICS.issuperset(only):
+        raise ValueError(f"unknown statistics {sorted(set(only) - STATISTICS)}")
     if a.ndim not in (1, 2) or a.dtype not in KERNEL_DTYPES:
-        return roi_stats_numpy(a, origin=origin, mask=mask, count_threshold=count_threshold)
+        return _forget(roi_stats_numpy(a, origin=origin, mask=mask,
+                                       count_threshold=count_threshold), only)
     origin = origin if origin is not None else (0,) * a.ndim
-    plane = a if a.ndim == 2 else a.reshape(1, -1)  # a view: 1-D data is one row
-    m: np.ndarray = NO_MASK
+    flat, n0, n1, rs = as_rows(a if a.ndim == 2 else a.reshape(1, -1))  # 1-D: one row
+    mflat: np.ndarray | None = None
+    mrs = 0
     if mask is not None:
-        m = np.broadcast_to(np.asarray(mask, dtype=bool), a.shape).reshape(plane.shape)
+        m = np.broadcast_to(np.asarray(mask, dtype=bool), a.shape)
+        mflat, _, _, mrs = as_rows(m if m.ndim == 2 else m.reshape(1, -1))
+    want = STATISTICS if only is None else only
+    want_com = "com" in want
     out = np.empty(6)
     row0, col0 = (origin[0], origin[1]) if a.ndim == 2 else (0, origin[0])
-    roi_stats_kernel(plane, m, mask is not None, row0, col0, float(count_threshold), out)
+    roi_stats_kernel(flat, n0, n1, rs, mflat, mrs, row0, col0, float(count_threshold), want_com,
+                     "count" in want, "max" in want, out)
     total, npix = float(out[ROI_SUM]), int(out[ROI_NPIX])
+    nan = float("nan")
+    count = int(out[ROI_COUNT]) if "count" in want else -1
     if npix == 0:
-        nan = float("nan")
-        return RoiResult(a, origin, 0.0, nan, nan, (nan,) * a.ndim, 0, 0)
-    moments = (out[ROI_ROW_MOMENT], out[ROI_COL_MOMENT])[2 - a.ndim :]
-    com = tuple(float(w) / total if total != 0 else float("nan") for w in moments)
-    return RoiResult(a, origin, total, total / npix, float(out[ROI_MAX]), com,
-                     int(out[ROI_COUNT]), npix)
+        return RoiResult(a, origin, 0.0, nan, nan, (nan,) * a.ndim, count, 0)
+    com: tuple[float, ...] = (nan,) * a.ndim
+    if want_com:
+        moments = (out[ROI_ROW_MOMENT], out[ROI_COL_MOMENT])[2 - a.ndim :]
+        com = tuple(float(w) / total if total != 0 else nan for w in moments)
+    return RoiResult(a, origin, total, total / npix, float(out[ROI_MAX]), com, count, npix)
+
+
+def _forget(result: RoiResult, only: Collection[str] | None) -> RoiResult:
+    """``result`` with the statistics not in ``only`` blanked, as the kernel path leaves them."""
+    if only is None:
+        return result
+    nan = float("nan")
+    return dataclasses.replace(
+        result,
+        max=result.max if "max" in only else nan,
+        com=result.com if "com" in only else (nan,) * len(result.com),
+        count=result.count if "count" in only else -1,
+    )
 
 
 def roi_stats_numpy(
@@ -171,12 +205,15 @@ class RectRoi:
         cols = _clip(self.c0, self.c1, plane.shape[1])
         return plane[rows, cols], (rows.start, cols.start)
 
-    def __call__(self, data: ArrayLike, mask: ArrayLike | None = None) -> RoiResult:
+    def __call__(self, data: ArrayLike, mask: ArrayLike | None = None, *,
+                 only: Collection[str] | None = None) -> RoiResult:
+        """The area and its statistics (``only``: just those, see :func:`roi_stats`)."""
         area, origin = self.select(data)
         sub_mask = None
         if mask is not None:
             sub_mask, _ = self.select(np.broadcast_to(mask, np.shape(data)))
-        return roi_stats(area, origin=origin, mask=sub_mask, count_threshold=self.count_threshold)
+        return roi_stats(area, origin=origin, mask=sub_mask, count_threshold=self.count_threshold,
+                         only=only)
 
 
 @dataclass(frozen=True)
@@ -198,12 +235,15 @@ class RangeRoi:
         span = _clip(self.x0, self.x1, line.shape[0])
         return line[span], (span.start,)
 
-    def __call__(self, data: ArrayLike, mask: ArrayLike | None = None) -> RoiResult:
+    def __call__(self, data: ArrayLike, mask: ArrayLike | None = None, *,
+                 only: Collection[str] | None = None) -> RoiResult:
+        """The area and its statistics (``only``: just those, see :func:`roi_stats`)."""
         area, origin = self.select(data)
         sub_mask = None
         if mask is not None:
             sub_mask, _ = self.select(np.broadcast_to(mask, np.shape(data)))
-        return roi_stats(area, origin=origin, mask=sub_mask, count_threshold=self.count_threshold)
+        return roi_stats(area, origin=origin, mask=sub_mask, count_threshold=self.count_threshold,
+                         only=only)
 
 
 @dataclass(frozen=True)
