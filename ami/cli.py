@@ -43,12 +43,19 @@ def _endpoint_defaults(args: argparse.Namespace) -> Any:
                          getattr(args, "host", "127.0.0.1"))
 
 
+def _calib_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib-dir", default=None,
+                   help="calibration constants store: offer DET:calib and DET:image sources")
+    p.add_argument("--calib-run", type=int, default=None,
+                   help="run whose constants apply (default: the newest valid ones)")
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from ami.runtime import LocalConfig, run_local
 
     cfg = LocalConfig(args.source, args.workers, _endpoint_defaults(args), args.graph,
                       args.heartbeat_hz, args.deadline, args.missing_after, args.duration,
-                      args.until_done, _security(args))
+                      args.until_done, _security(args), args.calib_dir, args.calib_run)
     return run_local(cfg, StopFlag().install())
 
 
@@ -85,7 +92,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ep = _endpoint_defaults(args)
     cfg = WorkerConfig(args.id, args.source, args.manager or ep.command,
                        args.graph_pub or ep.graph, args.collector or ep.local, args.index,
-                       args.count, args.heartbeat_hz, security=_security(args))
+                       args.count, args.heartbeat_hz, security=_security(args),
+                       calib_dir=args.calib_dir, calib_run=args.calib_run)
     return run_worker(cfg, StopFlag().install())
 
 
@@ -187,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", default=None, help="graph JSON to start with")
     p.add_argument("--duration", type=float, default=None, help="stop after this many s")
     p.add_argument("--until-done", action="store_true", help="stop when the source ends")
+    _calib_opts(p)
     _endpoints_opts(p)
     _timing(p)
     _common(p)
@@ -223,6 +232,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--manager", default=None)
     p.add_argument("--graph-pub", default=None)
     p.add_argument("--collector", default=None, help="this node's local collector")
+    _calib_opts(p)
     _endpoints_opts(p)
     _common(p)
     p.set_defaults(fn=cmd_worker)

@@ -50,6 +50,8 @@ class LocalConfig:
     duration: float | None = None
     until_done: bool = False
     security: Security = field(default_factory=Security)
+    calib_dir: str | None = None
+    calib_run: int | None = None
 
 
 def _security_args(security: Security) -> list[str]:
@@ -74,9 +76,12 @@ def commands(cfg: LocalConfig) -> list[list[str]]:
            [*py, "collector", "--name", "local0", "--listen", ep.local, "--upstream",
             ep.collect, "--expect", str(cfg.workers), *timing, *common]]
     for i in range(cfg.workers):
+        calib = ["--calib-dir", cfg.calib_dir] if cfg.calib_dir else []
+        if cfg.calib_dir and cfg.calib_run is not None:
+            calib += ["--calib-run", str(cfg.calib_run)]
         out.append([*py, "worker", "--id", f"w{i}", "--source", cfg.source, "--index", str(i),
                     "--count", str(cfg.workers), "--manager", ep.command, "--graph-pub",
-                    ep.graph, "--collector", ep.local, *common])
+                    ep.graph, "--collector", ep.local, *calib, *common])
     return out
 
 

@@ -7,6 +7,7 @@ its sources at every Configure and takes graph updates from the manager's publis
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from daq.xtc import TransitionId
 from ._source import Source, open_source
 from ._worker_core import WorkerCore
 
+log = logging.getLogger("ami.worker")
+
 
 @dataclass
 class WorkerConfig:
@@ -45,6 +48,8 @@ class WorkerConfig:
     hz: float = 10.0
     grace: float = 0.1
     hello_timeout: float = 30.0
+    calib_dir: str | None = None  #: constants store: offer DET:calib and DET:image sources
+    calib_run: int | None = None  #: run whose constants apply (None: the newest valid ones)
     security: Security = field(default_factory=Security)
 
 
@@ -62,6 +67,27 @@ class _Link:
         for s in (self.dealer, self.sub, self.push):
             s.close()
 
+
+
+def _calib_deriver(cfg: WorkerConfig) -> Any:
+    """{det_name: det_type} -> derived sources from the constants store, or None."""
+    if not cfg.calib_dir:
+        return None
+    from calib import CalibSources
+
+    sources = CalibSources(cfg.calib_dir)
+    run = cfg.calib_run if cfg.calib_run is not None else LATEST_RUN
+
+    def derive(detectors: dict[str, str]) -> dict[str, Any]:
+        out = sources.for_run(detectors, run)
+        for problem in sources.problems.values():
+            log.warning("%s", problem)
+        return out
+
+    return derive
+
+
+LATEST_RUN = 999_999  #: without a run number, constants valid for the newest runs apply
 
 def _take_graph(core: WorkerCore, update: GraphUpdate) -> None:
     try:
@@ -128,7 +154,8 @@ def run_worker(cfg: WorkerConfig, stop: StopFlag | None = None,
     source = source or open_source(cfg.source, cfg.index, cfg.count)
     ctx = zmq.Context()
     link = _Link(cfg, ctx)
-    core = WorkerCore(cfg.worker_id, cfg.hz, live=source.live, grace=cfg.grace)
+    core = WorkerCore(cfg.worker_id, cfg.hz, live=source.live, grace=cfg.grace,
+                      derive=_calib_deriver(cfg))
     block = not source.live  # recorded data waits for the collector; live data is dropped
     try:
         if not _hello(cfg, link, core, stop):

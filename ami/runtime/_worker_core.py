@@ -31,7 +31,8 @@ class WorkerCore:
     def __init__(self, worker_id: str, hz: float = 10.0, *, live: bool = False,
                  grace: float = 0.1, registry: Registry | None = None,
                  clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 derive: Callable[[dict[str, str]], dict[str, Any]] | None = None) -> None:
         self.worker_id = worker_id
         self.heartbeats = Heartbeats(hz)
         self.live, self.grace = live, grace
@@ -44,6 +45,9 @@ class WorkerCore:
         self.stage: EventStage | None = None
         self._decoder = Decoder()
         self._wanted: dict[int, list[tuple[str, str]]] = {}
+        self.derive = derive  # {det_name: det_type} -> {"DET:calib": DerivedSource, ...}
+        self._derived: dict[str, Any] = {}
+        self._derived_used: list[Any] = []
         self._latched: dict[str, Any] = {}
         self._pending: list[tuple[Graph, int, int]] = []
         self._current: int | None = None
@@ -62,6 +66,16 @@ class WorkerCore:
         lookup = NamesLookup.from_configure(dgram)
         self._decoder = Decoder(lookup)
         self.sources = sources_from_names(lookup.values())
+        self._derived = {}
+        if self.derive is not None:
+            raws = {s.det_name: s.det_type for s in self.sources.values() if s.field == "raw"}
+            for name, d in self.derive(raws).items():
+                base = self.sources.get(d.raw)
+                if base is not None and name not in self.sources:
+                    self._derived[name] = d
+                    self.sources[name] = SourceInfo(name, d.type, base.det_name, base.det_type,
+                                                    base.field, base.alg, base.segment,
+                                                    base.names_id)
         self._latched = {}
         if self.graph is not None:
             self._apply(self.graph, self.graph_version)
@@ -87,9 +101,17 @@ class WorkerCore:
             self.graph_error = ""
         self.stage = None if plan is None else EventStage(plan)
         self._wanted = {}
+        self._derived_used = []
         for name in () if plan is None else plan.sources:
+            d = self._derived.get(name)
+            if d is not None:  # computed from its raw source, read under the raw name
+                self._derived_used.append(d)
+                name = d.raw
             info = self.sources[name]
-            self._wanted.setdefault(info.names_id, []).append((info.field, name))
+            entry = (info.field, name)
+            wanted = self._wanted.setdefault(info.names_id, [])
+            if entry not in wanted:
+                wanted.append(entry)
 
     # -- events ------------------------------------------------------------------------------
     def on_dgram(self, dgram: Dgram) -> list[Message]:
@@ -137,6 +159,13 @@ class WorkerCore:
                 for fld, name in fields:
                     if fld in v:
                         values[name] = v[fld]
+        for d in self._derived_used:
+            raw = values.get(d.raw)
+            if raw is not None:
+                try:
+                    values[d.name] = d.fn(raw)
+                except Exception:  # bad constants must not stop the worker: no value
+                    self.counters["errors"] += 1
         return values
 
     def _late(self, n: int) -> None:
