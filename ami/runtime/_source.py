@@ -103,6 +103,7 @@ class ShmemSource:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._thread: threading.Thread | None = None
         self._client: Any = None
+        self._shmem: Any = None
         self._stop = threading.Event()
         self._end = object()
         self.error: str | None = None
@@ -112,33 +113,56 @@ class ShmemSource:
             shmem = importlib.import_module("shmem")
         except ImportError as exc:
             raise RuntimeError(f"shmem:// sources need the shmem package ({exc})") from None
-        attach = getattr(shmem, "attach", None)
-        if attach is None:
+        if getattr(shmem, "attach", None) is None:
             raise RuntimeError("shmem:// sources need shmem.attach(), which this shmem package "
-                               "does not have yet")
-        self._client = attach(self.tag, group=self.group, mode="distributed")
+                               "does not have")
+        self._shmem = shmem
         self._thread = threading.Thread(target=self._read, name="shmem-reader", daemon=True)
         self._thread.start()
 
+    def _attach(self) -> Any:
+        """Attach, waiting for the server to exist (it may start after the workers, or
+        restart): retries every half second until stopped."""
+        errors = (self._shmem.ServerNotFoundError, self._shmem.ServerGoneError)
+        while not self._stop.is_set():
+            try:
+                return self._shmem.attach(self.tag, group=self.group, mode="distributed")
+            except errors:
+                self._stop.wait(0.5)
+        return None
+
     def _read(self) -> None:
-        client = self._client
+        gone = self._shmem.ServerGoneError
         try:
             while not self._stop.is_set():
-                dgram = client.next(timeout=0.2)
-                if dgram is None:
-                    continue
-                # the client releases this buffer when it reads the next one: copy it out
-                item = Dgram(bytes(dgram.memoryview()), source=f"shmem://{self.tag}")
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-        except Exception as exc:  # e.g. the server went away: the source ends
+                client = self._client = self._attach()
+                if client is None:
+                    return
+                try:
+                    self._pump(client)
+                except gone:
+                    pass  # the server went away: attach again to the next one
+                finally:
+                    self._client = None
+                    client.close()
+        except Exception as exc:  # e.g. refused: the source ends with the reason
             self.error = str(exc)
         finally:
             self._put_end()
+
+    def _pump(self, client: Any) -> None:
+        while not self._stop.is_set():
+            dgram = client.next(timeout=0.2)
+            if dgram is None:
+                continue
+            # the client releases this buffer when it reads the next one: copy it out
+            item = Dgram(bytes(dgram.memoryview()), source=f"shmem://{self.tag}")
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
 
     def _put_end(self) -> None:
         while not self._stop.is_set():
@@ -160,10 +184,7 @@ class ShmemSource:
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)  # the reader polls every 0.2 s
-        close = getattr(self._client, "close", None)
-        if close is not None:
-            close()
+            self._thread.join(timeout=5.0)  # the reader polls every 0.2 s and closes the client
 
 
 def open_source(url: str, index: int = 0, count: int = 1) -> Source:

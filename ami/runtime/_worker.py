@@ -46,7 +46,7 @@ class WorkerConfig:
     index: int = 0
     count: int = 1
     hz: float = 10.0
-    grace: float = 0.1
+    grace: float = 0.5  #: live sources: how long after its end an idle heartbeat is closed
     hello_timeout: float = 30.0
     calib_dir: str | None = None  #: constants store: offer DET:calib and DET:image sources
     calib_run: int | None = None  #: run whose constants apply (None: the newest valid ones)
@@ -181,7 +181,7 @@ def run_worker(cfg: WorkerConfig, stop: StopFlag | None = None,
                 next_check = now + 0.01
                 _poll_control(link, core)
                 if dgram is not None:
-                    msgs.extend(core.idle())
+                    msgs.extend(core.idle(flowing=True))
             for msg in msgs:
                 _send(link, core, msg, block, stop)
     finally:

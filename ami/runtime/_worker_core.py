@@ -209,15 +209,19 @@ class WorkerCore:
         return dict(self.counters)
 
     # -- time --------------------------------------------------------------------------------
-    def idle(self) -> list[Message]:
+    def idle(self, flowing: bool = False) -> list[Message]:
         """Called when the source had nothing: report by wall clock (live sources) and say
-        alive at most once per heartbeat period."""
+        alive at most once per heartbeat period. While events are ``flowing`` only the alive
+        message goes out: the next heartbeat's events close the current one, so a worker that
+        is briefly behind (a busy core, a first-event compilation) loses nothing."""
         out: list[Message] = []
         now_event = self.clock() - self._offset - self.grace
-        if (self.live and self._current is not None
+        if flowing:
+            pass
+        elif (self.live and self._current is not None
                 and now_event > self.heartbeats.end(self._current)):
             out.append(self._report(self._current))
-        if self.live and self._current is None:
+        if self.live and self._current is None and not flowing:
             floor = self.heartbeats.at(now_event) - 1
             if floor > self._floor:
                 self._floor = floor

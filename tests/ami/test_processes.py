@@ -192,3 +192,49 @@ def test_ami_local_runs_to_the_end(tmp_path):
          "--graph", str(graph), "--ipc", str(tmp_path), "--until-done", "--duration", "60"],
         timeout=90, check=False)
     assert done.returncode == 0
+
+
+@pytest.mark.slow
+def test_shared_memory_replay_into_two_workers_matches_one_process(tmp_path, procs):
+    """A recorded run replayed through shared memory into 2 distributed workers gives the
+    sums and histograms one process computes over the same events; heartbeats are coherent."""
+    import uuid
+
+    n_events = 90
+    run = _data.write_run(tmp_path / "run", n_events)
+    graph = tmp_path / "g.json"
+    _graphs.graph().save(graph)
+    tag = f"ami{uuid.uuid4().hex[:8]}"
+    ep = Endpoints.ipc(tmp_path)
+    serve = subprocess.Popen([sys.executable, "-m", "shmem", "serve", "--tag", tag, "--replay",
+                              str(run), "--rate", "300", "--wait-clients", "2",
+                              "--buffers", "128", "--linger", "60"])
+    procs.procs.append(serve)
+    _start_core(procs, ep, graph, 2, missing_after=30)
+    with ResultsClient(ep.results) as sub:
+        _until(sub, lambda m: isinstance(m, Status), "the first status")
+        for i in range(2):
+            _worker(procs, ep, f"w{i}", f"shmem://{tag}", i, 2)
+        seen: dict[str, dict[int, int]] = {}
+
+        def all_events(m: object) -> bool:
+            if isinstance(m, ViewUpdate):
+                seen.setdefault(m.view, {})[m.heartbeat] = m.events
+            return sum(seen.get("s", {}).values()) >= n_events
+
+        msgs = _until(sub, all_events, "every event")
+    updates = [m for m in msgs if isinstance(m, ViewUpdate)]
+    # coherent heartbeats: every view of a heartbeat comes from the same events
+    for view, per_hb in seen.items():
+        if view in ("s", "h"):
+            for hb, n in per_hb.items():
+                assert seen["s"].get(hb, n) == n, (view, hb)
+    assert sum(seen["s"].values()) == n_events
+    final = {m.view: m.value for m in updates}
+    expected = _graphs.single_process(n_events)
+    assert final["s"] == pytest.approx(expected["s"])
+    np.testing.assert_array_equal(final["h"]["counts"], expected["h"]["counts"])
+    with ManagerClient(ep.command) as client:
+        status = client.request("status")
+    events = {w: status["workers"][w]["events"] for w in ("w0", "w1")}
+    assert sum(events.values()) == n_events and min(events.values()) > 0  # the load is shared
