@@ -220,9 +220,9 @@ def test_shared_memory_replay_into_two_workers_matches_one_process(tmp_path, pro
         def all_events(m: object) -> bool:
             if isinstance(m, ViewUpdate):
                 seen.setdefault(m.view, {})[m.heartbeat] = m.events
-            return sum(seen.get("s", {}).values()) >= n_events
+            return all(sum(seen.get(v, {}).values()) >= n_events for v in ("s", "h", "p"))
 
-        msgs = _until(sub, all_events, "every event")
+        msgs = _until(sub, all_events, "every event in every view")
     updates = [m for m in msgs if isinstance(m, ViewUpdate)]
     # coherent heartbeats: every view of a heartbeat comes from the same events
     for view, per_hb in seen.items():
