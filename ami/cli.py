@@ -186,6 +186,8 @@ def _endpoints_opts(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ami", description=__doc__)
     sub = top.add_subparsers(dest="command_name", required=True)
+    sub.add_parser("smalldata", add_help=False,
+                   help="reduce a recorded run to smalldata HDF5 and cubes (--help for options)")
     sub.add_parser("gui", add_help=False,
                    help="the control-room GUI (same as ami-gui; ami gui --help for options)")
 
@@ -268,6 +270,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["smalldata"]:
+        from ami.offline.cli import main as smalldata_main
+
+        return int(smalldata_main(argv[1:]))
     if argv[:1] == ["gui"]:
         # the control-room GUI is its own program (gui imports ami, never the reverse)
         import subprocess

@@ -13,10 +13,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="daq", description="Simulated XFEL data acquisition")
     sub = parser.add_subparsers(dest="command", required=True)
     xtc_cli.add_commands(sub)
-    from daq import cli_daq, demo
+    from daq import cli_daq, demo, translate
 
     cli_daq.add_commands(sub)
     demo.add_command(sub)
+    translate.add_command(sub)
     return parser
 
 
