@@ -88,6 +88,7 @@ class AmiClient(QObject):
         self._status_time = 0.0
         self._wanted: set[str] | None = set()
         self._subs_dirty = threading.Event()
+        self._subs_dirty.set()  # subscribe to the status topic at once, views or not
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._replied.connect(self._on_reply)

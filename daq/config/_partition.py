@@ -190,6 +190,12 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
     data_root = Path(_get(data, "data_root", str, "data"))
     partition = _get(data, "partition", int, 0, lo=0, hi=0xFFFF)
     timing_raw = dict(_table(data, "timing", ""))
+    groups_raw = timing_raw.get("readout_groups")
+    if isinstance(groups_raw, Mapping):  # TOML table keys are strings: "1" = 4
+        try:
+            timing_raw["readout_groups"] = {int(k): v for k, v in groups_raw.items()}
+        except ValueError:
+            raise _fail("timing.readout_groups", "keys must be group numbers 0..15") from None
     try:
         timing = TimingConfig.from_dict(timing_raw)
     except ConfigError as exc:

@@ -49,7 +49,7 @@ class BuilderCounters:
 
 
 class _Pending:
-    __slots__ = ("contract", "done", "expired", "first_seen", "key", "parts", "service")
+    __slots__ = ("contract", "done", "expired", "first_seen", "key", "parts", "service", "time")
 
     def __init__(self, key: int, service: int, contract: frozenset[int], now: float) -> None:
         self.key = key
@@ -59,6 +59,7 @@ class _Pending:
         self.first_seen = now
         self.done = False
         self.expired = False
+        self.time: tuple[int, int] | None = None  #: (seconds, ns) when announced by control
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,19 @@ class EventBuilder:
                         other.expired = True
         return self._retire(now)
 
+    def expect(self, key: int, service: int, seconds: int, nanoseconds: int) -> list[BuiltEvent]:
+        """A transition announced over the reliable control path: it will be retired (with
+        every missing node marked) even if none of its contributions arrives."""
+        if key <= self._last_retired or service == TransitionId.L1Accept:
+            return []
+        ev = self._pending.get(key)
+        if ev is None:
+            ev = _Pending(key, service, self.all_nodes, self.clock())
+            self._pending[key] = ev
+            heapq.heappush(self._heap, key)
+        ev.time = (seconds, nanoseconds)
+        return self._retire(self.clock())
+
     def poll(self) -> list[BuiltEvent]:
         """Retire what timed out (call regularly even when no data arrives)."""
         return self._retire(self.clock())
@@ -246,8 +260,8 @@ class EventBuilder:
         if first is not None:
             ns, sec = first.nanoseconds, first.seconds
             env = make_env(ev.service, groups)
-        else:  # cannot happen: an event exists because a contribution arrived
-            ns = sec = 0
+        else:  # a transition announced by control whose every contribution was lost
+            sec, ns = ev.time or (0, 0)
             env = make_env(ev.service, 0)
         _DGRAM.pack_into(out, 0, ns, sec, env, event_src(self.builder_id), damage & 0xFFFF, 0,
                          size - 12)

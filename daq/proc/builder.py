@@ -78,6 +78,8 @@ class BuilderProcess:
                     kind, body = link.recv()
                     if kind == "cmd" and body.get("cmd") == "exit":
                         break
+                    if kind == "cmd" and body.get("cmd") == "expect":
+                        self.on_expect(body, link)
                 for k, rx in enumerate(sockets):
                     if rx.fileno() not in ready:
                         continue
@@ -132,6 +134,22 @@ class BuilderProcess:
                 "kernel_drops": drops,
                 "run": self.recorder.run if self.recorder else None,
                 "recording_error": self.recorder.failed if self.recorder else None}
+
+    def on_expect(self, body: dict[str, Any], link: ControlLink) -> None:
+        """A transition announced by control: record it even if no datagram of it arrives."""
+        try:
+            tid, key = int(body["transition"]), int(body["pulse_id"])
+            sec, ns, epoch = int(body["seconds"]), int(body["nanoseconds"]), int(body["epoch"])
+        except (KeyError, TypeError, ValueError):
+            self.c["bad_datagrams"] += 1
+            return
+        if epoch < self.epoch:
+            return
+        if epoch > self.epoch:
+            self.epoch = epoch
+            self.eb.reset()
+            self.partial.clear()
+        self.deliver(self.eb.expect(key, tid, sec, ns), link)
 
     def on_datagram(self, mv: memoryview, n: int, link: ControlLink) -> None:
         c = self.c

@@ -157,8 +157,24 @@ class Control:
                 self.pending["acks"][name] = body
             elif body.get("role") is None and name == "timing-0":
                 self.pending["timing_ack"] = True
+                self.expect_everywhere(body)
         elif kind == "done" and body.get("what") == "enable":
             self.enable_done = True
+
+    def expect_everywhere(self, ack: dict[str, Any]) -> None:
+        """Tell every builder which transition to expect (pulse id, time), over this reliable
+        link: a builder then records it even if every node's datagram of it was lost."""
+        body = {"cmd": "expect", **{k: ack.get(k) for k in (
+            "transition", "pulse_id", "seconds", "nanoseconds", "epoch")}}
+        builders = [f"eb-{i}" for i in range(self.cfg.builders)]
+        if self.cfg.monitor_tag is not None:
+            builders.append("meb-0")
+        for name in builders:
+            try:
+                self.send_cmd(name, body)
+            except (RuntimeError, zmq.ZMQError):
+                log.warning("could not tell %s to expect %s", name,
+                            TransitionId.name_of(int(body.get("transition") or 0)))
 
     # -- requests ----------------------------------------------------------------------------
     def reply(self, ident: bytes, frames: list[bytes], body: dict[str, Any]) -> None:

@@ -88,14 +88,16 @@ class TimingMaster:
                 self.epoch += 1
             if tid == TransitionId.Disable:
                 self.enabled = False
-            self.send_transition(sock, tid, body.get("info", {}))
+            shot = self.send_transition(sock, tid, body.get("info", {}))
             if tid == TransitionId.Enable:
                 self.enabled = True
                 self.max_events = body.get("max_events")
                 self.enable_events = 0
                 self.next_slow = time.monotonic() + self._slow_period()
             link.send("status", self.status())
-            link.send("ack", {"transition": tid, "counter": self.counter})
+            link.send("ack", {"transition": tid, "counter": self.counter,
+                              "pulse_id": shot.pulse_id, "seconds": shot.seconds,
+                              "nanoseconds": shot.nanoseconds, "epoch": self.epoch})
 
     def _slow_period(self) -> float:
         hz = self.cfg.slow_update_hz
@@ -108,7 +110,7 @@ class TimingMaster:
             now = int((time.time() - self.system.start_posix) * self.system.beam_rate) + 1
             self.counter = max(self.counter, now)
 
-    def send_transition(self, sock: Any, tid: int, info: dict[str, Any]) -> None:
+    def send_transition(self, sock: Any, tid: int, info: dict[str, Any]) -> Any:
         if tid != TransitionId.SlowUpdate:
             self._catch_up()
         shot = self.system.shot(self.counter)
@@ -117,6 +119,7 @@ class TimingMaster:
                                  "pulse_id": shot.pulse_id, "counter": shot.counter,
                                  "info": info}, use_bin_type=True)
         self._send(sock, tid, shot.pulse_id, payload)
+        return shot
 
     def _send(self, sock: Any, tid: int, pulse_id: int, payload: bytes) -> None:
         net = self.cfg.network

@@ -189,3 +189,26 @@ def test_transitions_wait_longer_than_events() -> None:
     eb.add(1, 6, contrib(1, 6, TransitionId.BeginRun))
     clock.t = 26.0
     assert [e.missing for e in eb.poll()] == [(2,)]
+
+
+def test_a_transition_announced_by_control_is_recorded_even_if_every_datagram_is_lost() -> None:
+    clock = Clock()
+    eb = builder(clock)
+    eb.add(1, 10, contrib(1, 10))
+    eb.add(2, 10, contrib(2, 10))
+    assert eb.expect(11, TransitionId.Disable, 100, 11) == []  # waits for its contributions
+    eb.add(1, 12, contrib(1, 12, TransitionId.EndStep))
+    clock.t = 40.0  # the transition timeout passes with nothing from the nodes for 11
+    out = eb.poll()
+    assert [(e.key, e.service) for e in out] == [(11, TransitionId.Disable),
+                                                 (12, TransitionId.EndStep)]
+    dg = out[0].dgram()
+    assert dg.timestamp == (100 << 32) | 11 and dg.damage & Damage.DroppedContribution
+    assert out[0].missing == (1, 2)
+    # an announcement that comes after the event was built changes nothing
+    assert eb.expect(11, TransitionId.Disable, 100, 11) == [] and eb.depth == 0
+    # contributions and an announcement of the same transition make one event
+    eb.expect(13, TransitionId.EndRun, 100, 13)
+    eb.add(1, 13, contrib(1, 13, TransitionId.EndRun))
+    out = eb.add(2, 13, contrib(2, 13, TransitionId.EndRun))
+    assert [e.key for e in out] == [13] and out[0].missing == ()
