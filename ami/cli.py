@@ -43,6 +43,12 @@ def _endpoint_defaults(args: argparse.Namespace) -> Any:
                          getattr(args, "host", "127.0.0.1"))
 
 
+def _grace_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grace", type=float, default=0.5,
+                   help="live sources: seconds after its end an idle heartbeat is closed "
+                   "(larger tolerates slower workers, delays idle heartbeats)")
+
+
 def _calib_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-dir", default=None,
                    help="calibration constants store: offer DET:calib and DET:image sources")
@@ -55,7 +61,8 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     cfg = LocalConfig(args.source, args.workers, _endpoint_defaults(args), args.graph,
                       args.heartbeat_hz, args.deadline, args.missing_after, args.duration,
-                      args.until_done, _security(args), args.calib_dir, args.calib_run)
+                      args.until_done, _security(args), args.calib_dir, args.calib_run,
+                      args.grace)
     return run_local(cfg, StopFlag().install())
 
 
@@ -93,7 +100,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     cfg = WorkerConfig(args.id, args.source, args.manager or ep.command,
                        args.graph_pub or ep.graph, args.collector or ep.local, args.index,
                        args.count, args.heartbeat_hz, security=_security(args),
-                       calib_dir=args.calib_dir, calib_run=args.calib_run)
+                       calib_dir=args.calib_dir, calib_run=args.calib_run, grace=args.grace)
     return run_worker(cfg, StopFlag().install())
 
 
@@ -197,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", default=None, help="graph JSON to start with")
     p.add_argument("--duration", type=float, default=None, help="stop after this many s")
     p.add_argument("--until-done", action="store_true", help="stop when the source ends")
+    _grace_opt(p)
     _calib_opts(p)
     _endpoints_opts(p)
     _timing(p)
@@ -234,6 +242,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--manager", default=None)
     p.add_argument("--graph-pub", default=None)
     p.add_argument("--collector", default=None, help="this node's local collector")
+    _grace_opt(p)
     _calib_opts(p)
     _endpoints_opts(p)
     _common(p)

@@ -52,6 +52,7 @@ class LocalConfig:
     security: Security = field(default_factory=Security)
     calib_dir: str | None = None
     calib_run: int | None = None
+    grace: float = 0.5
 
 
 def _security_args(security: Security) -> list[str]:
@@ -81,7 +82,8 @@ def commands(cfg: LocalConfig) -> list[list[str]]:
             calib += ["--calib-run", str(cfg.calib_run)]
         out.append([*py, "worker", "--id", f"w{i}", "--source", cfg.source, "--index", str(i),
                     "--count", str(cfg.workers), "--manager", ep.command, "--graph-pub",
-                    ep.graph, "--collector", ep.local, *calib, *common])
+                    ep.graph, "--collector", ep.local, "--grace", str(cfg.grace), *calib,
+                    *common])
     return out
 
 
