@@ -133,3 +133,12 @@ def test_redraws_are_bounded_by_the_timer(qtbot, window: MainWindow) -> None:
     assert win.draws <= window.ticks
     assert "events/s" in window.rate_label.text()
     assert window.status_line().startswith("manager up")
+
+
+def test_status_bar_shows_results_before_any_view_is_opened(qtbot, window: MainWindow) -> None:
+    """The status topic is subscribed at start: a window with no view open still shows the
+    heartbeat and event rate (it once said "no results" until a view was opened)."""
+    assert not window.windows
+    qtbot.waitUntil(lambda: window.client.status_age() < 2.0, timeout=20000)
+    qtbot.waitUntil(lambda: window.rate_label.text() != "no results", timeout=5000)
+    assert window.age_label.text().startswith("heartbeat ")
