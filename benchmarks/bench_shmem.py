@@ -59,34 +59,63 @@ def _transition(t: TransitionId) -> bytes:
     return make_dgram(t, 1, 0, root_src=event_src(0)).tobytes()
 
 
+_DISABLE = int(TransitionId.Disable)
+_CONFIGURE = int(TransitionId.Configure)
+_L1 = int(TransitionId.L1Accept)
+BATCH = 32  # dgrams per put_many / most per take_many in the batch rows
+
+
 def _client_main(tag: str, group: str, mode: str, kind: str, conn: Connection) -> None:
     """A client process: reads until Disable, then sends back what it measured."""
     decoder = Decoder()
     lat: list[int] = []
     n = nbytes = 0
     t0 = t1 = 0.0
+    cpu0 = 0.0
     with ShmemClient(tag, group, mode, name=f"bench-{kind}") as client:
         conn.send("ready")
-        for dg in client:
-            if dg.service == TransitionId.Disable:
-                break
-            if not dg.is_event:
-                if dg.service == TransitionId.Configure:
-                    decoder.decode(dg)
-                continue
-            if n == 0:
-                t0 = time.perf_counter()
-            n += 1
-            nbytes += dg.size
-            if kind == "big":
-                arr = decoder.decode(dg).items[0].values["raw"]  # zero-copy view
-                nbytes += int(arr[0, 0, 0]) * 0 + int(arr[-1, -1, -1]) * 0
-            elif kind == "latency":
-                ns, sec = _TIME.unpack_from(dg.buf, dg.offset)
-                lat.append(time.perf_counter_ns() - (sec * 1_000_000_000 + ns))
+        if kind == "small-batch":  # take_many: every ready dgram in one pass
+            done = False
+            while not done:
+                batch = client.take_many(BATCH)
+                assert batch is not None
+                with batch:
+                    for dg in batch:
+                        service = dg.service
+                        if service == _L1:
+                            if n == 0:
+                                t0, cpu0 = time.perf_counter(), time.process_time()
+                            n += 1
+                            nbytes += dg.size
+                        elif service == _DISABLE:
+                            done = True
+                            break
             t1 = time.perf_counter()
+        else:
+            for dg in client:
+                service = dg.service
+                if service != _L1:
+                    if service == _DISABLE:
+                        break
+                    if service == _CONFIGURE:
+                        decoder.decode(dg)
+                    continue
+                if n == 0:
+                    t0, cpu0 = time.perf_counter(), time.process_time()
+                n += 1
+                nbytes += dg.size
+                if kind == "big":
+                    arr = decoder.decode(dg).items[0].values["raw"]  # zero-copy view
+                    nbytes += int(arr[0, 0, 0]) * 0 + int(arr[-1, -1, -1]) * 0
+                    t1 = time.perf_counter()
+                elif kind == "latency":
+                    ns, sec = _TIME.unpack_from(dg.buf, dg.offset)
+                    lat.append(time.perf_counter_ns() - (sec * 1_000_000_000 + ns))
+            if kind != "big":
+                t1 = time.perf_counter()  # at the Disable, which follows the last event
+        cpu = time.process_time() - cpu0
         stats = client.statistics()
-    conn.send({"n": n, "bytes": nbytes, "dt": t1 - t0, "lat": lat, **stats})
+    conn.send({"n": n, "bytes": nbytes, "dt": t1 - t0, "cpu": cpu, "lat": lat, **stats})
 
 
 class _Clients:
@@ -151,24 +180,36 @@ def big_events(n_events: int, specs: list[tuple[str, str, str]]) -> tuple[float,
     return client_rate, n_events * size / t_put / 1e9, f"delivered {got} of {n_events}"
 
 
-def small_events(n_events: int) -> tuple[float, float, str]:
-    """(client events/s, producer events/s, note) for ~1 kB events to one client."""
+def small_events(n_events: int, batch: bool = False) -> tuple[float, float, str]:
+    """(client events/s, producer events/s, note) for ~1 kB events to one client; with
+    ``batch``, the producer calls ``put_many`` and the client ``take_many``."""
     ev = _small()
     tag = _tag("small")
     with ShmemServer(tag, n_buffers=64, buffer_size=4096, transition_size=4096) as srv:
-        clients = _Clients(tag, [("bench", "shared", "small")])
+        clients = _Clients(tag, [("bench", "shared", "small-batch" if batch else "small")])
         try:
-            put = srv.put
-            t0 = time.perf_counter()
-            for _ in range(n_events):
-                put(ev)
-            t_put = time.perf_counter() - t0
-            put(_transition(TransitionId.Disable))
+            if batch:
+                put_many = srv.put_many
+                chunk = [ev] * BATCH
+                t0 = time.perf_counter()
+                for _ in range(n_events // BATCH):
+                    put_many(chunk)
+                t_put = time.perf_counter() - t0
+                n_events = n_events // BATCH * BATCH
+            else:
+                put = srv.put
+                t0 = time.perf_counter()
+                for _ in range(n_events):
+                    put(ev)
+                t_put = time.perf_counter() - t0
+            srv.put(_transition(TransitionId.Disable))
             (res,) = clients.results()
         finally:
             clients.close()
     rate = res["n"] / res["dt"] if res["dt"] > 0 else 0.0
-    return rate, n_events / t_put, f"delivered {res['n']} of {n_events}, {len(ev)} B"
+    busy = res["cpu"] / res["dt"] if res["dt"] > 0 else 0.0
+    return rate, n_events / t_put, (f"delivered {res['n']} of {n_events} ({res['skipped']} "
+                                    f"taken back), {len(ev)} B, client on CPU {busy:.0%}")
 
 
 def latency(n_events: int, period: float = 500e-6) -> tuple[float, float, float, str]:
@@ -206,9 +247,12 @@ def run(quick: bool = False) -> list[Result]:
     c, p, note = big_events(n_big, [("bench", "shared", "big"), ("bench", "shared", "big")])
     out.append(Result(SUITE, "4.6 MB events -> 2 shared clients (sum)", c, "GB/s", 5.0,
                       note=f"{note}; producer {p:.1f} GB/s"))
-    c, p, note = small_events(n_small)
+    c, p, note = small_events(n_small, batch=True)
     out.append(Result(SUITE, "1 kB events -> 1 client", c, "events/s", 300_000,
-                      note=f"{note}; producer {p:,.0f}/s"))
+                      note=f"put_many/take_many of {BATCH}; {note}; producer {p:,.0f}/s"))
+    c, p, note = small_events(n_small)
+    out.append(Result(SUITE, "1 kB events -> 1 client, one at a time", c, "events/s",
+                      300_000, note=f"put/next; {note}; producer {p:,.0f}/s"))
     p50, p99, mx, note = latency(n_lat)
     out.append(Result(SUITE, "latency put -> client p50", p50, "us", 20, higher_is_better=False,
                       note=note))

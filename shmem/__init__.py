@@ -6,7 +6,7 @@ read ``daq.xtc.Dgram`` views straight out of the segment. See docs/shmem.md.
 """
 
 from ._cache import TransitionCache
-from ._client import Message, ShmemClient, attach, status
+from ._client import Batch, Message, ShmemClient, attach, status
 from ._errors import (
     AttachRefusedError,
     ServerGoneError,
@@ -20,6 +20,7 @@ from ._server import ShmemServer
 
 __all__ = [
     "AttachRefusedError",
+    "Batch",
     "Message",
     "ReplaySource",
     "ServerGoneError",

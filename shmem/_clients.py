@@ -35,10 +35,15 @@ class Client:
     """
 
     def __init__(self, id: int, index: int, layout: Layout, region_fd: int, group: str,
-                 mode: str, depth: int, pid: int, name: str, sock: socket.socket) -> None:
+                 mode: str, depth: int, pid: int, name: str, sock: socket.socket,
+                 wake_fd: int = -1) -> None:
         try:
             self._mm = mmap.mmap(region_fd, CLIENT_REGION_SIZE, mmap.MAP_SHARED,
                                  mmap.PROT_READ)
+        except BaseException:
+            if wake_fd >= 0:
+                os.close(wake_fd)
+            raise
         finally:
             os.close(region_fd)
         self.region = memoryview(self._mm).cast("Q")
@@ -53,9 +58,15 @@ class Client:
         self.woken_word = layout.client_word(index, S_WOKEN)
         self.head = 0
         self.events = 0  # event entries pushed
+        # events the server may still push before it must look at the client's counters
+        # again (an under-estimate: the client only ever makes more room)
+        self.room = 0
+        self.woken = 0  # last wake-up request answered (mirrors S_WOKEN)
+        self.checked = 0  # head when the wake-up request was last looked at
         self.out: deque[list[Any]] = deque()
         self.offered = self.dropped = self.taken_back = self.transitions_dropped = 0
         self.wakes = 0
+        self.wake_fd = wake_fd
         self.attached_at = time.time()
 
     def tail(self) -> int:
@@ -67,10 +78,19 @@ class Client:
         return r if r <= self.head else self.head
 
     def has_room(self) -> bool:
-        """Fewer than ``depth`` events queued or held (transitions do not count)."""
+        """Fewer than ``depth`` events queued or held (transitions do not count), and ring
+        space for one more event; the answer is remembered as a credit (``room``) that each
+        event pushed uses up, so a busy client's counters are read once per credit, not once
+        per event."""
+        if self.room > 0:
+            return True
         r = self.region
-        return (self.events - self.taken_back - r[C_DELIVERED] - r[C_OVERWRITTEN] < self.depth
-                and self.head - self.region[C_TAIL] < self.ring_events)
+        tail = r[C_TAIL]
+        head = self.head
+        room = self.depth - (self.events - self.taken_back - r[C_DELIVERED] - r[C_OVERWRITTEN])
+        ring = self.ring_events - (head - (tail if tail <= head else head))
+        self.room = room = room if room < ring else ring
+        return room > 0
 
     def ring_room(self) -> bool:
         """Ring space for one more event, keeping room for the transitions."""
@@ -78,8 +98,11 @@ class Client:
 
     def wake(self) -> None:
         self.wakes += 1
-        try:  # noqa: SIM105 - the hot path: a try is cheaper than contextlib.suppress
-            self.sock.send(WAKE, socket.MSG_DONTWAIT)
+        try:
+            if self.wake_fd >= 0:
+                os.eventfd_write(self.wake_fd, 1)
+            else:
+                self.sock.send(WAKE, socket.MSG_DONTWAIT)
         except OSError:  # full (a wake-up is pending anyway) or gone (the loop sees EOF)
             pass
 
@@ -108,6 +131,9 @@ class Client:
                 "wakes": self.wakes}
 
     def close(self) -> None:
+        fd, self.wake_fd = self.wake_fd, -1
+        if fd >= 0:
+            os.close(fd)
         self.region.release()
         with contextlib.suppress(BufferError):
             self._mm.close()
@@ -139,7 +165,7 @@ class Group:
         if self.shared:
             for t in members:
                 t.offered += 1
-                if t.has_room() or make_room(t):
+                if t.room > 0 or t.has_room() or make_room(t):
                     targets.append(t)
                 else:
                     t.dropped += 1

@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("shmem")
 
 
+def _is_eventfd(fd: int) -> bool:
+    """Only an eventfd (made non-blocking) may be written by put: nothing that could block."""
+    try:
+        if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:[eventfd]":
+            return False
+        os.set_blocking(fd, False)
+    except OSError:
+        return False
+    return True
+
+
 class ControlLoop:
     """Accepts connections and serves their messages in a thread of the server's process."""
 
@@ -113,7 +124,7 @@ class ControlLoop:
     def _serve(self, conn: socket.socket) -> bool:
         """Handle one message; False when the connection is over."""
         try:
-            data, fds, flags, _ = socket.recv_fds(conn, MAX_MESSAGE, 2)
+            data, fds, flags, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
         except OSError:
             return False
         try:
@@ -145,15 +156,19 @@ class ControlLoop:
     def _attach(self, conn: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
         try:
             group, mode, depth, pid, name = check_attach(msg)
-            if len(fds) != 1:
-                raise BadMessageError("attach must carry exactly one region file descriptor")
+            if len(fds) not in (1, 2):
+                raise BadMessageError("attach must carry the client's region file descriptor "
+                                      "(and optionally an eventfd for wake-ups)")
+            if len(fds) == 2 and not _is_eventfd(fds[1]):
+                raise BadMessageError("the wake-up file descriptor is not an eventfd")
         except BadMessageError as exc:
             for fd in fds:
                 os.close(fd)
             self._bad(str(exc))
             self._reply(conn, "refused", reason=str(exc))
             return
-        client, reply = self.server._attach(conn, fds[0], group, mode, depth, pid, name)
+        client, reply = self.server._attach(conn, fds[0], group, mode, depth, pid, name,
+                                            fds[1] if len(fds) == 2 else -1)
         if client is None:
             log.warning("refused client %s (pid %d): %s", name, pid, reply["error"])
             self._reply(conn, "refused", reason=reply["error"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAGIC = b"XFSHM\x00\x01\x00"
-VERSION = 1
+VERSION = 2
 PAGE = 4096
 MAX_TAG = 64
 DEFAULT_DIR = "/dev/shm"
@@ -34,9 +34,12 @@ STATE_OPEN, STATE_CLOSED = 1, 2
 S_HEAD, S_WOKEN, S_ID = 0, 1, 2
 CLIENT_WORDS = 8
 
-# client-written region (a memfd the client passes over the control socket)
-C_READ, C_TAIL, C_SLEEP, C_DELIVERED, C_SKIPPED, C_OVERWRITTEN, C_TRANSITIONS = range(7)
-C_TSKIPPED = 7
+# client-written region (a memfd the client passes over the control socket): the words the
+# client writes per event share the first cache line; the wake-up request, which the server
+# reads at every put, has a line of its own, so reading it costs no cache miss while the client
+# is busy.
+C_READ, C_TAIL, C_DELIVERED, C_SKIPPED, C_OVERWRITTEN, C_TRANSITIONS, C_TSKIPPED = range(7)
+C_SLEEP = 8
 CLIENT_REGION_SIZE = PAGE
 
 # slot table: seq, size, service, spare
@@ -45,6 +48,10 @@ T_SEQ, T_SIZE, T_SERVICE = 0, 1, 2
 
 SLOT_BITS = 16  # ring entry = seq << 16 | slot
 SLOT_MASK = (1 << SLOT_BITS) - 1
+# Valid seqs are even and >= 2. A ring entry with seq 1 is being taken back (the server decides
+# whether the client claimed it first), with seq 0 it was taken back. A slot seq one above the
+# entry's is a take-back being decided, any other mismatch one done.
+TENTATIVE = 1 << SLOT_BITS
 
 
 def validate_tag(tag: str) -> str:

@@ -7,6 +7,7 @@ import os
 import struct
 import threading
 from collections import deque
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +25,7 @@ from ._layout import (
     T_SEQ,
     T_SERVICE,
     T_SIZE,
+    TENTATIVE,
     Layout,
     segment_path,
     socket_path,
@@ -36,6 +38,36 @@ log = logging.getLogger("shmem")
 _HEAD = struct.Struct("<III8xI")  # ns, s, env, (src, damage, contains), extent
 _L1 = int(TransitionId.L1Accept)
 _SEQ_MASK = (1 << 48) - 1
+_BYTES = (bytes, bytearray)  # (a constant: ``bytes | bytearray`` is built at each use)
+
+
+def _source(dgram: Any) -> tuple[Any, int, int, int, int]:
+    """(what to copy, size, ns, s, env) of a dgram handed to ``put``; checks its size."""
+    if isinstance(dgram, EncodedDgram):
+        head = dgram.parts[0] if len(dgram.parts[0]) >= DGRAM_HEADER_SIZE \
+            else dgram.tobytes()[:DGRAM_HEADER_SIZE]
+        ns, sec, env, extent = _HEAD.unpack_from(head)
+        return dgram, 12 + extent, ns, sec, env
+    if isinstance(dgram, Dgram):
+        mv = memoryview(dgram.buf)[dgram.offset:]
+    else:
+        mv = memoryview(dgram)
+        if mv.itemsize != 1 or mv.ndim != 1:
+            mv = mv.cast("B")
+    if len(mv) < DGRAM_HEADER_SIZE:
+        raise ValueError(f"{len(mv)} bytes cannot hold a dgram")
+    ns, sec, env, extent = _HEAD.unpack_from(mv)
+    size = 12 + extent
+    if size > len(mv):
+        raise ValueError(f"dgram of {size} bytes in a {len(mv)}-byte buffer")
+    return mv[:size], size, ns, sec, env
+
+
+def _all_room(members: tuple[Client, ...]) -> bool:
+    for t in members:  # noqa: SIM110 - faster than all() over a generator
+        if t.room <= 0:
+            return False
+    return True
 
 
 class ShmemServer:
@@ -60,6 +92,8 @@ class ShmemServer:
         self.segment_path = segment_path(tag, directory)
         self.socket_path = socket_path(tag, directory)
         self._lock = threading.Lock()
+        self._fence = threading.Lock()  # see _barrier
+        self._fenced = False
         self._segment: ServerSegment | None = None
         self._control: ControlLoop | None = None
         self.retired: deque[dict[str, Any]] = deque(maxlen=64)  #: last detached clients
@@ -68,7 +102,7 @@ class ShmemServer:
     def _reset_state(self) -> None:
         n = self.layout.n_slots
         self._seq = [0] * n
-        self._users: list[list[tuple[Client, int]]] = [[] for _ in range(n)]
+        self._users: list[dict[Client, int]] = [{} for _ in range(n)]  # slot -> client: pos
         self._cached = [False] * n
         self._free_ev = list(range(self.layout.n_events - 1, -1, -1))
         self._free_tr = list(range(n - 1, self.layout.n_events - 1, -1))
@@ -80,6 +114,7 @@ class ShmemServer:
         self._offsets = [self.layout.buffer_offset(k) for k in range(n)]
         self._groups: dict[str, Group] = {}
         self._group_list: tuple[Group, ...] = ()
+        self._shared_members: tuple[Client, ...] = ()  # every client, if all groups are shared
         self._clients: list[Client] = []
         self._free_index = list(range(self.layout.max_clients - 1, -1, -1))
         self._next_id = 1
@@ -138,32 +173,191 @@ class ShmemServer:
     # ---- producer --------------------------------------------------------------------
     def put(self, dgram: Dgram | EncodedDgram | bytes | bytearray | memoryview) -> bool:
         """Queue one dgram to the clients; True if any client got it. Never blocks."""
-        if isinstance(dgram, EncodedDgram):
-            head = dgram.parts[0] if len(dgram.parts[0]) >= DGRAM_HEADER_SIZE \
-                else dgram.tobytes()[:DGRAM_HEADER_SIZE]
-            ns, sec, env, extent = _HEAD.unpack_from(head)
-            src: Any = dgram
+        if isinstance(dgram, _BYTES):  # the common case, without a memoryview
+            n = len(dgram)
+            if n < DGRAM_HEADER_SIZE:
+                raise ValueError(f"{n} bytes cannot hold a dgram")
+            ns, sec, env, extent = _HEAD.unpack_from(dgram)
             size = 12 + extent
+            if size > n:
+                raise ValueError(f"dgram of {size} bytes in a {n}-byte buffer")
+            src: Any = dgram if size == n else memoryview(dgram)[:size]
         else:
-            if isinstance(dgram, Dgram):
-                mv = memoryview(dgram.buf)[dgram.offset:]
+            src, size, ns, sec, env = _source(dgram)
+        lock = self._lock  # (acquire/release: cheaper than a with statement)
+        lock.acquire()
+        try:
+            if self._segment is None:
+                raise RuntimeError("server is not open")
+            if (env >> 24) & 0xF != _L1:
+                got = self._put_transition(src, size, (env >> 24) & 0xF, (sec << 32) | ns)
+            elif (members := self._shared_members) and self._free_ev \
+                    and size <= self.layout.buffer_size and _all_room(members):
+                # the fast path (as in _put_many): every group shared, every member with
+                # room, a free buffer
+                w = self._words
+                self._events += 1
+                w[H_EVENTS] = self._events
+                slot = self._free_ev.pop()
+                self._inuse_ev[slot] = None
+                seq_word = self._seq_words[slot]
+                seq = self._seq[slot]
+                w[seq_word] = seq + 1
+                off = self._offsets[slot]
+                if type(src) is EncodedDgram:
+                    src.pack_into(self._mv, off)
+                else:
+                    self._mv[off: off + size] = src
+                w[seq_word + T_SIZE] = size
+                w[seq_word + T_SERVICE] = _L1
+                self._seq[slot] = seq = (seq + 2) & _SEQ_MASK
+                w[seq_word] = seq
+                entry = (seq << 16) | slot
+                users = self._users[slot]
+                for t in members:
+                    t.offered += 1
+                    t.events += 1
+                    t.room -= 1
+                    pos = t.head
+                    w[t.ring_base + (pos & t.ring_mask)] = entry
+                    t.head = pos + 1
+                    w[t.head_word] = pos + 1
+                    t.out.append([pos, slot, False])
+                    users[t] = pos
+                got = True
             else:
-                mv = memoryview(dgram)
-                if mv.itemsize != 1 or mv.ndim != 1:
-                    mv = mv.cast("B")
-            if len(mv) < DGRAM_HEADER_SIZE:
-                raise ValueError(f"{len(mv)} bytes cannot hold a dgram")
-            ns, sec, env, extent = _HEAD.unpack_from(mv)
-            size = 12 + extent
-            if size > len(mv):
-                raise ValueError(f"dgram of {size} bytes in a {len(mv)}-byte buffer")
-            src = mv[:size]
+                got = self._put_event(src, size) is not None
+            self._wake(self._clients)
+        finally:
+            lock.release()
+        return got
+
+    def put_many(self, dgrams: Iterable[Dgram | EncodedDgram | bytes | bytearray | memoryview]
+                 ) -> int:
+        """``put`` each dgram in turn under one lock, looking once at the end for clients
+        waiting for a wake-up; returns how many dgrams some client got. Never blocks.
+
+        Clients see the batch at its end (``head`` is stored once per client, then the
+        wake-ups): pass a list, not a generator that waits for data, since the lock is held
+        while the dgrams are read.
+        """
         with self._lock:
             if self._segment is None:
                 raise RuntimeError("server is not open")
-            if (env >> 24) & 0xF == _L1:
-                return self._put_event(src, size)
-            return self._put_transition(src, size, (env >> 24) & 0xF, (sec << 32) | ns)
+            try:
+                return self._put_many(dgrams)
+            finally:  # also after a bad dgram: what was queued before it must be seen
+                self._wake(self._clients)
+
+    def _put_many(self, dgrams: Iterable[Any]) -> int:
+        got = 0
+        w = self._words
+        # The fast path: every group shared, every member with room, a free buffer. Events
+        # come in runs: at the start of a run each member's room credit is looked at, and the
+        # run lasts as long as the smallest credit; the members' counters are brought up to
+        # date at its end (``flush``), before anything else looks at them.
+        members = self._shared_members
+        free, inuse, all_users = self._free_ev, self._inuse_ev, self._users
+        seqs, seq_words, offsets, mv = self._seq, self._seq_words, self._offsets, self._mv
+        max_size = self.layout.buffer_size
+        run = budget = 0  # events in this run, the most it may hold
+
+        def flush() -> None:
+            for t in members:
+                t.offered += run
+                t.events += run
+                t.room -= run
+            self._events += run
+
+        try:
+            for dgram in dgrams:
+                if isinstance(dgram, _BYTES):
+                    n = len(dgram)
+                    if n < DGRAM_HEADER_SIZE:
+                        raise ValueError(f"{n} bytes cannot hold a dgram")
+                    ns, sec, env, extent = _HEAD.unpack_from(dgram)
+                    size = 12 + extent
+                    if size > n:
+                        raise ValueError(f"dgram of {size} bytes in a {n}-byte buffer")
+                    src: Any = dgram if size == n else memoryview(dgram)[:size]
+                else:
+                    src, size, ns, sec, env = _source(dgram)
+                if run >= budget and members:  # a new run
+                    flush()
+                    run = 0
+                    budget = min(t.room if t.room > 0 or t.has_room() else 0
+                                 for t in members)
+                if (env >> 24) & 0xF == _L1 and run < budget and free and size <= max_size:
+                    slot = free.pop()
+                    inuse[slot] = None
+                    seq_word = seq_words[slot]
+                    seq = seqs[slot]
+                    w[seq_word] = seq + 1
+                    off = offsets[slot]
+                    if type(src) is EncodedDgram:
+                        src.pack_into(mv, off)
+                    else:
+                        mv[off: off + size] = src
+                    w[seq_word + T_SIZE] = size
+                    w[seq_word + T_SERVICE] = _L1
+                    seqs[slot] = seq = (seq + 2) & _SEQ_MASK
+                    w[seq_word] = seq
+                    entry = (seq << 16) | slot
+                    users = all_users[slot]
+                    for t in members:
+                        pos = t.head
+                        w[t.ring_base + (pos & t.ring_mask)] = entry
+                        t.head = pos + 1
+                        t.out.append([pos, slot, False])
+                        users[t] = pos
+                    run += 1
+                    got += 1
+                    continue
+                if members:  # the general path looks at the counters: end the run
+                    flush()
+                    run = budget = 0
+                if (env >> 24) & 0xF != _L1:
+                    if self._put_transition(src, size, (env >> 24) & 0xF, (sec << 32) | ns):
+                        got += 1
+                elif self._put_event(src, size) is not None:
+                    got += 1
+        finally:
+            if members:
+                flush()
+            w[H_EVENTS] = self._events
+            for t in self._clients:
+                w[t.head_word] = t.head
+        return got
+
+    def _wake(self, clients: list[Client]) -> None:
+        """Wake the clients that asked for it and have new entries since they last asked
+        (under the lock, after ``head`` was stored).
+
+        The barrier makes the store of ``head`` visible before the requests are read. A
+        client that asked before our store is seen here; one that asks after it (it stores,
+        passes its own barrier, then reads ``head``) sees the entries itself. No wake-up is
+        lost.
+        """
+        self._barrier()
+        w = self._words
+        for t in clients:
+            head = t.head
+            if head != t.checked:
+                t.checked = head
+                sleep = t.region[C_SLEEP]
+                if sleep != t.woken:  # the client waits for a wake-up
+                    t.woken = w[t.woken_word] = sleep
+                    t.wake()
+
+    def _barrier(self) -> None:
+        """A full memory barrier: acquiring or releasing a lock executes a locked instruction
+        (a full barrier on x86-64); one of the two per call, alternately (under the lock)."""
+        if self._fenced:
+            self._fenced = False
+            self._fence.release()
+        else:
+            self._fenced = True
+            self._fence.acquire()
 
     def _write(self, slot: int, src: Any, size: int, service: int) -> int:
         w = self._words
@@ -182,15 +376,17 @@ class ShmemServer:
         w[seq_word] = seq
         return seq
 
-    def _put_event(self, src: Any, size: int) -> bool:
+    def _put_event(self, src: Any, size: int) -> list[Client] | None:
+        """Queue an event to the clients routing picks; the targets, or None if none got it."""
         self._events += 1
-        self._words[H_EVENTS] = self._events
+        w = self._words
+        w[H_EVENTS] = self._events
         targets: list[Client] = []
         for g in self._group_list:
             g.route(targets, self._make_room)
         if not targets:
             self.counters["unrouted"] += 1
-            return False
+            return None
         if size > self.layout.buffer_size:
             self.counters["oversize"] += 1
             log.warning("event of %d bytes exceeds the %d-byte buffers: dropped", size,
@@ -207,13 +403,33 @@ class ShmemServer:
             self.counters["dropped"] += 1
             for t in targets:
                 t.dropped += 1
-            return False
-        entry = (self._write(slot, src, size, _L1) << 16) | slot
-        push = self._push
-        for t in targets:
+            return None
+        # the copy (seq odd while it is written, then even): _write inlined
+        seq_word = self._seq_words[slot]
+        seq = self._seq[slot]
+        w[seq_word] = seq + 1
+        off = self._offsets[slot]
+        if type(src) is EncodedDgram:
+            src.pack_into(self._mv, off)
+        else:
+            self._mv[off: off + size] = src
+        w[seq_word + T_SIZE] = size
+        w[seq_word + T_SERVICE] = _L1
+        seq = (seq + 2) & _SEQ_MASK
+        self._seq[slot] = seq
+        w[seq_word] = seq
+        entry = (seq << 16) | slot
+        users = self._users[slot]
+        for t in targets:  # _push inlined
             t.events += 1
-            push(t, slot, entry)
-        return True
+            t.room -= 1
+            pos = t.head
+            w[t.ring_base + (pos & t.ring_mask)] = entry
+            t.head = pos + 1
+            w[t.head_word] = pos + 1
+            t.out.append([pos, slot, False])
+            users[t] = pos
+        return targets
 
     def _put_transition(self, src: Any, size: int, service: int, ts: int) -> bool:
         c = self.counters
@@ -248,16 +464,15 @@ class ShmemServer:
         return bool(self._clients)
 
     def _push(self, t: Client, slot: int, entry: int) -> None:
+        """Queue a transition (or a cached one at attach); the caller wakes the client."""
         w = self._words
         pos = t.head
         w[t.ring_base + (pos & t.ring_mask)] = entry
         t.head = pos + 1
         w[t.head_word] = pos + 1
+        t.room = 0  # ring space used: look at the client's counters before the next event
         t.out.append([pos, slot, False])
-        self._users[slot].append((t, pos))
-        if t.region[C_SLEEP] != w[t.woken_word]:  # the client waits for a wake-up
-            w[t.woken_word] = t.region[C_SLEEP]
-            t.wake()
+        self._users[slot][t] = pos
 
     # ---- buffers ---------------------------------------------------------------------
     def _alloc(self, free: list[int], inuse: dict[int, None]) -> int:
@@ -282,14 +497,24 @@ class ShmemServer:
 
     def _reap(self) -> None:
         """Free the buffers clients have released (their tail moved past them)."""
+        all_users, cached, n_events = self._users, self._cached, self.layout.n_events
+        inuse_ev, free_ev = self._inuse_ev, self._free_ev
         for t in self._clients:
             tail = t.tail()
             out = t.out
+            popleft = out.popleft
             while out and out[0][0] < tail:
-                pos, slot, revoked = out.popleft()
+                _, slot, revoked = popleft()
                 if not revoked:
-                    self._users[slot].remove((t, pos))
-                    self._maybe_free(slot)
+                    users = all_users[slot]
+                    del users[t]
+                    if users or cached[slot]:
+                        continue
+                    if slot < n_events:  # _maybe_free inlined
+                        if inuse_ev.pop(slot, 0) is None:
+                            free_ev.append(slot)
+                    else:
+                        self._maybe_free(slot)
 
     def _make_room(self, t: Client) -> bool:
         """Take back the oldest event queued (not yet read) to ``t``; False if none."""
@@ -305,16 +530,18 @@ class ShmemServer:
                 continue
             word = t.ring_base + (pos & t.ring_mask)
             old = w[word]
-            w[word] = slot  # seq 0 never matches: the client will skip this entry ...
-            if t.read() > pos:  # ... unless it already took it
+            w[word] = TENTATIVE | slot  # being taken back (a client that claimed it waits) ...
+            self._barrier()  # (the store is visible before the load)
+            if t.read() > pos:  # ... unless it already claimed it: it is the client's
                 w[word] = old
                 self.counters["take_back_races"] += 1
                 return False
+            w[word] = slot  # taken back: seq 0, which no entry carries
             out[k][2] = True
             t.taken_back += 1
             t.evict_from = pos + 1
             self.counters["taken_back"] += 1
-            self._users[slot].remove((t, pos))
+            del self._users[slot][t]
             self._maybe_free(slot)
             return True
         return False
@@ -326,15 +553,20 @@ class ShmemServer:
             users = self._users[slot]
             if self._cached[slot] or not users:
                 continue
-            if any(t.read() > pos for t, pos in users):
+            if any(t.read() > pos for t, pos in users.items()):
                 continue
             seq_word = self._seq_words[slot]
-            w[seq_word] = self._seq[slot] + 1  # invalidate the entries first ...
-            if any(t.read() > pos for t, pos in users):  # ... then check nobody took it
-                w[seq_word] = self._seq[slot]
+            seq = self._seq[slot]
+            w[seq_word] = seq + 1  # being taken back (a client that claimed it waits) ...
+            self._barrier()  # (the store is visible before the loads)
+            if any(t.read() > pos for t, pos in users.items()):  # ... unless a client
+                w[seq_word] = seq                                  # claimed it
                 self.counters["take_back_races"] += 1
                 continue
-            for t, pos in users:
+            # taken back: a seq no entry carries (the next write of the slot goes on from it)
+            self._seq[slot] = seq = (seq + 2) & _SEQ_MASK
+            w[seq_word] = seq
+            for t, pos in users.items():
                 t.out[pos - t.out[0][0]][2] = True
                 t.taken_back += 1
             users.clear()
@@ -345,7 +577,7 @@ class ShmemServer:
 
     # ---- clients (called by the control loop) ----------------------------------------
     def _attach(self, sock: Any, region_fd: int, group: str, mode: str, depth: int, pid: int,
-                name: str) -> tuple[Client | None, dict[str, Any]]:
+                name: str, wake_fd: int = -1) -> tuple[Client | None, dict[str, Any]]:
         """Register a client (its cached transitions queued first), or say why not."""
         with self._lock:
             g = self._groups.get(group)
@@ -356,13 +588,15 @@ class ShmemServer:
                 error = f"too many clients (max_clients={self.layout.max_clients})"
             if error:
                 os.close(region_fd)
+                if wake_fd >= 0:
+                    os.close(wake_fd)
                 self.counters["refused"] += 1
                 return None, {"error": error}
             index = self._free_index.pop()
             depth = min(depth or self.default_depth, self.layout.n_events)
             try:
                 t = Client(self._next_id, index, self.layout, region_fd, group, mode, depth,
-                           pid, name, sock)
+                           pid, name, sock, wake_fd)
             except (OSError, ValueError) as exc:
                 self._free_index.append(index)
                 self.counters["refused"] += 1
@@ -377,11 +611,17 @@ class ShmemServer:
                 self._group_list = tuple(self._groups.values())
             g.add(t)
             self._clients.append(t)
+            self._regroup()
             for slot in self._cache.slots():  # the late joiner's first messages
                 self._push(t, slot, (self._seq[slot] << 16) | slot)
             self.counters["attached"] += 1
             return t, {"id": t.id, "index": index, "depth": depth,
                        "segment": str(self.segment_path), "generation": self._generation()}
+
+    def _regroup(self) -> None:
+        groups = self._group_list
+        self._shared_members = tuple(t for g in groups for t in g.members) \
+            if all(g.shared for g in groups) else ()
 
     def _generation(self) -> int:
         assert self._segment is not None
@@ -400,9 +640,10 @@ class ShmemServer:
         if not g.members:
             del self._groups[t.group]
             self._group_list = tuple(self._groups.values())
-        for pos, slot, revoked in t.out:
+        self._regroup()
+        for _, slot, revoked in t.out:
             if not revoked:
-                self._users[slot].remove((t, pos))
+                del self._users[slot][t]
                 self._maybe_free(slot)
         t.out.clear()
         if self._segment is not None:

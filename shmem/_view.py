@@ -22,18 +22,23 @@ class DgramFactory:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self._roots: dict[tuple[int, int, int], XtcHeader] = {}
+        self.roots: dict[tuple[int, int, int], XtcHeader] = {}  # (src, dc, extent) -> root
+
+    def root(self, src: int, dc: int, extent: int) -> XtcHeader:
+        """The root header of these raw words (damage | contains << 16), made once."""
+        roots = self.roots
+        root = roots.get((src, dc, extent))
+        if root is None:
+            if len(roots) >= _MAX_CACHE:
+                roots.clear()
+            root = roots[(src, dc, extent)] = XtcHeader(12, src, dc & 0xFFFF, dc >> 16, extent)
+        return root
 
     def make(self, buf: Any, size: int) -> Dgram:
         ns, sec, env, src, dc, extent = _HEAD.unpack_from(buf, 0)
         if extent < 12 or 12 + extent != size or (dc >> 16) & 0xFFF != _PARENT:
             return Dgram(buf, source=self.source)  # raises XtcError with the reason
-        key = (src, dc, extent)
-        root = self._roots.get(key)
-        if root is None:
-            if len(self._roots) >= _MAX_CACHE:
-                self._roots.clear()
-            root = self._roots[key] = XtcHeader(12, src, dc & 0xFFFF, dc >> 16, extent)
+        root = self.roots.get((src, dc, extent)) or self.root(src, dc, extent)
         dg = Dgram.__new__(Dgram)
         dg.buf = buf
         dg.offset = 0
