@@ -36,7 +36,7 @@ def toml_value(v: Any) -> str:
 
 def write_config(tmp: Path, nodes: list[dict[str, Any]], builders: int = 2, *,
                  timing: dict[str, Any] | None = None, extra: str = "",
-                 eb_timeout: float = 0.5, data_root: Path | None = None,
+                 eb_timeout: float = 2.0, data_root: Path | None = None,
                  network: dict[str, Any] | None = None) -> Path:
     a, b = random.randint(1, 250), random.randint(1, 200)
     lines = [

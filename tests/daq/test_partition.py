@@ -88,7 +88,7 @@ def test_recorded_run_is_the_simulators_data(partition: Callable[..., Running]) 
 
 def test_killed_node_gives_dropped_contributions_and_rejoins(
         partition: Callable[..., Running]) -> None:
-    p = partition()
+    p = partition(eb_timeout=0.5)  # the dead node's first events wait for the timeout
     p.cmd("configure")
     run = p.cmd("beginrun")["run"]
     p.cmd("beginstep")
