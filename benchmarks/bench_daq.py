@@ -133,14 +133,14 @@ def run(quick: bool = False) -> list[Result]:
         r = measure(d, nodes, 2, "beam_rate = 120.0", 120 * seconds)
         what = "bld+acqiris" if quick else "cspad+acqiris+bld"
         out.append(Result(SUITE, f"(a) LCLS-I load {what} 120 Hz, 2 builders, {seconds} s: "
-                          "damaged+dropped",
-                          r["damaged"] + r["drops"] + (r["sent"] - r["events"]), "events", 0,
+                          "events damaged or lost",
+                          r["damaged"] + (r["sent"] - r["events"]), "events", 0,
                           higher_is_better=False,
-                          note=f"{r['gbps'] * 1000:.0f} MB/s, valid={r['valid']}; "
-                          + _cpu_note(r)))
+                          note=f"of {r['sent']}; {r['gbps'] * 1000:.0f} MB/s recorded, kernel "
+                          f"drops {r['drops']} datagrams, valid={r['valid']}; " + _cpu_note(r)))
         # (b) largest zero-loss CSPAD rate, one builder
         best: dict[str, Any] | None = None
-        for rate in ([60.0] if quick else [120.0, 180.0, 240.0, 300.0]):
+        for rate in ([60.0] if quick else [30.0, 60.0, 90.0, 120.0, 180.0, 240.0]):
             nodes = ACQ if quick else CSPAD
             r = measure(d, nodes, 1, f'mode = "lcls2"\nbeam_rate = {rate}',
                         int(rate * (1 if quick else 10)))
@@ -155,7 +155,8 @@ def run(quick: bool = False) -> list[Result]:
         # (c) largest zero-loss small-event rate: BLD + 1 kB waveforms from 3 nodes
         best = None
         nodes = BLD + WF1K.format(i=2) + WF1K.format(i=3)
-        for rate in ([1000.0] if quick else [5000.0, 10000.0, 20000.0, 35000.0, 50000.0]):
+        for rate in ([1000.0] if quick else [1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
+                                              50000.0]):
             r = measure(d, nodes, 2, f'mode = "lcls2"\nbeam_rate = {rate}',
                         int(rate * (1 if quick else 5)))
             if not _clean(r):
