@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -132,6 +133,7 @@ def run_chain(args: argparse.Namespace) -> int:
                       f"shmem://{cfg.monitor_tag}", "-n", "2", "--graph", str(args.graph),
                       "--port", str(args.ami_port)], logs / "ami.log")
         manager = f"tcp://127.0.0.1:{args.ami_port}"
+        _wait_for_results(args.ami_port, ami, stopping, timeout=180.0)
         gui_cmd = [sys.executable, "-m", "gui", "--manager", manager, "--port",
                    str(args.ami_port)]
         if headless:
@@ -169,6 +171,24 @@ def run_chain(args: argparse.Namespace) -> int:
     if run is None:
         return 1
     return validate_run(cfg.data_root, cfg.experiment, int(run))
+
+
+def _wait_for_results(port: int, ami: subprocess.Popen[bytes], stopping: dict[str, bool],
+                      timeout: float) -> None:
+    """Wait until AMI has published a heartbeat (a first start compiles its kernels)."""
+    print("waiting for AMI's first results (the first start compiles its numba kernels)",
+          flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping["flag"] and ami.poll() is None:
+        out = subprocess.run([sys.executable, "-m", "ami", "status", "--port", str(port)],
+                             capture_output=True, text=True, timeout=30, check=False)
+        try:
+            if json.loads(out.stdout).get("published", 0) > 0:
+                return
+        except (json.JSONDecodeError, AttributeError):
+            pass
+        time.sleep(1.0)  # polling another process's progress, once a second
+    print("AMI has published nothing yet; starting the GUI anyway")
 
 
 def _status(cfg: Any) -> dict[str, Any]:
