@@ -4,6 +4,7 @@ a running manager (``graph``, ``status``), watch a view, list operations, make C
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -278,6 +279,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    faulthandler.enable()  # a crash in any process leaves a traceback in its log
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["smalldata"]:
         from ami.offline.cli import main as smalldata_main

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    faulthandler.enable()  # a crash in any process leaves a traceback in its log
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

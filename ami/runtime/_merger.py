@@ -127,10 +127,14 @@ class Merger:
 
     @property
     def finished(self) -> bool:
-        """Every expected child is done (or missing) and nothing is pending."""
+        """Every expected child is done (or missing) and nothing is pending, and at least one
+        really finished: children that are only silent (a live source's workers busy compiling
+        or starved) never end a collector."""
         self._waiting()
+        children = self.children.values()
         return (self.all_known and bool(self.children) and not self.pending
-                and all(c.done or c.missing for c in self.children.values()))
+                and all(c.done or c.missing for c in children)
+                and any(c.done for c in children))
 
     def release(self) -> list[Merged]:
         """The heartbeats ready now, oldest first."""

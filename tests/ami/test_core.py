@@ -117,6 +117,20 @@ def test_silent_child_is_missing_and_no_longer_waited_for():
     assert merger.statistics()["children"] == {"a": "ok", "b": "missing"}
 
 
+def test_children_that_are_only_silent_never_finish_a_collector():
+    """Live workers busy compiling (or starved) go silent: missing, but not done."""
+    clock = FakeClock()
+    merger = Merger(expected=2, deadline=100.0, missing_after=3.0, clock=clock)
+    for name in ("a", "b"):
+        merger.receive(Contribution(sender=name, heartbeat=0, graph_version=0, watermark=0,
+                                    events=1))
+    merger.release()
+    clock.t = 10.0  # both silent
+    merger.release()
+    assert merger.statistics()["children"] == {"a": "missing", "b": "missing"}
+    assert not merger.finished
+
+
 def test_idle_live_worker_reports_by_wall_clock():
     wall = FakeClock()
     core = WorkerCore("w", 10.0, live=True, grace=0.1, clock=wall, monotonic=wall)
