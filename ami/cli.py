@@ -4,7 +4,9 @@ a running manager (``graph``, ``status``), watch a view, list operations, make C
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
+import io
 import json
 import sys
 from pathlib import Path
@@ -279,7 +281,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    faulthandler.enable()  # a crash in any process leaves a traceback in its log
+    with contextlib.suppress(io.UnsupportedOperation, AttributeError, ValueError):
+        faulthandler.enable()  # a crash in any process leaves a traceback in its log
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["smalldata"]:
         from ami.offline.cli import main as smalldata_main

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
+import io
 import sys
 from collections.abc import Sequence
 
@@ -23,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    faulthandler.enable()  # a crash in any process leaves a traceback in its log
+    with contextlib.suppress(io.UnsupportedOperation, AttributeError, ValueError):
+        faulthandler.enable()  # a crash in any process leaves a traceback in its log
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
