@@ -88,6 +88,7 @@ class NetworkConfig:
     builder_port: int = 20200
     fragment_size: int = 60000
     rcvbuf: int = 64 << 20
+    batch: int = 64  #: most small L1Accept contributions per datagram (1: one per datagram)
     ttl: int = 1
     checksum: str = "header"  #: "header" or "full" (the CRC also covers every payload byte)
 
@@ -100,6 +101,7 @@ class RecordingConfig:
     enabled: bool = True
     chunk_bytes: int = 1 << 31
     inline_limit: int = 1024
+    direct_io: bool = True  #: big files bypass the page cache (O_DIRECT) from a writer thread
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,8 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
 
     net_raw = _table(data, "network", "")
     _unknown(net_raw, {"interface", "timing_group", "timing_port", "builder_group_base",
-                       "builder_port", "fragment_size", "rcvbuf", "ttl", "checksum"}, "network.")
+                       "builder_port", "fragment_size", "rcvbuf", "ttl", "checksum", "batch"},
+             "network.")
     checksum = _get(net_raw, "checksum", str, "header", "network.")
     if checksum not in ("header", "full"):
         raise _fail("network.checksum", f"{checksum!r}: use \"header\" or \"full\"")
@@ -270,6 +273,7 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
         fragment_size=_get(net_raw, "fragment_size", int, d.fragment_size, "network.", 512,
                            65000),
         rcvbuf=_get(net_raw, "rcvbuf", int, d.rcvbuf, "network.", 65536),
+        batch=_get(net_raw, "batch", int, d.batch, "network.", 1, 4096),
         ttl=_get(net_raw, "ttl", int, d.ttl, "network.", 0, 255),
         checksum=checksum,
     )
@@ -278,11 +282,12 @@ def _parse(data: Mapping[str, Any], source: str) -> PartitionConfig:
         raise _fail("network.builder_group_base", "builder groups run out of the multicast range")
 
     rec_raw = _table(data, "recording", "")
-    _unknown(rec_raw, {"enabled", "chunk_bytes", "inline_limit"}, "recording.")
+    _unknown(rec_raw, {"enabled", "chunk_bytes", "inline_limit", "direct_io"}, "recording.")
     recording = RecordingConfig(
         enabled=_get(rec_raw, "enabled", bool, True, "recording."),
         chunk_bytes=_get(rec_raw, "chunk_bytes", int, 1 << 31, "recording.", lo=1 << 16),
         inline_limit=_get(rec_raw, "inline_limit", int, 1024, "recording.", lo=0, hi=1 << 20),
+        direct_io=_get(rec_raw, "direct_io", bool, True, "recording."),
     )
     ctl_raw = _table(data, "control", "")
     _unknown(ctl_raw, {"address"}, "control.")

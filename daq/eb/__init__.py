@@ -1,5 +1,15 @@
 """Event building: contributions matched by pulse id and retired in time order."""
 
-from ._builder import BuilderCounters, BuiltEvent, EventBuilder
+from ._batch import BuiltBatch, build_rows
+from ._builder import BuilderCounters, Built, BuiltEvent, EventBuilder
+from ._pool import BufferPool
 
-__all__ = ["BuilderCounters", "BuiltEvent", "EventBuilder"]
+__all__ = [
+           "BufferPool",
+           "BuilderCounters",
+           "Built",
+           "BuiltBatch",
+           "BuiltEvent",
+           "EventBuilder",
+           "build_rows",
+]

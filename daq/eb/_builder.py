@@ -16,8 +16,14 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Union
 
-from daq.xtc import Damage, Dgram, Level, TransitionId, event_src, make_env
+import numpy as np
+
+from daq.xtc import Damage, Dgram, Level, TransitionId, XtcError, event_src, make_env
+
+from ._batch import BuiltBatch, build_rows
+from ._pool import BufferPool
 
 _DGRAM = struct.Struct("<IIIIHHI")
 _XTC = struct.Struct("<IHHI")
@@ -62,28 +68,59 @@ class _Pending:
         self.time: tuple[int, int] | None = None  #: (seconds, ns) when announced by control
 
 
+class _Unit:
+    """Events whose contributions arrive as batches: every node of the contract sends one batch
+    datagram for the same pulse ids (first ``key`` .. ``last``); built all at once."""
+
+    __slots__ = ("batches", "contract", "done", "expired", "first_seen", "key", "last", "pids",
+                 "service")
+
+    def __init__(self, pids: np.ndarray, contract: frozenset[int], now: float) -> None:
+        self.pids = pids
+        self.key = int(pids[0])
+        self.last = int(pids[-1])
+        self.service = int(TransitionId.L1Accept)
+        self.contract = contract
+        self.batches: dict[int, np.ndarray] = {}
+        self.first_seen = now
+        self.done = False
+        self.expired = False
+
+
 @dataclass(frozen=True)
 class BuiltEvent:
     """A retired event: the whole dgram (Event-level root) and what was missing."""
 
     key: int
     service: int
-    data: bytearray
+    data: bytearray | memoryview
     missing: tuple[int, ...]
+    pool: BufferPool | None = field(default=None, repr=False, compare=False)
 
     def dgram(self) -> Dgram:
         return Dgram(self.data)
+
+    def release(self) -> None:
+        """Every sink has copied the event: its buffer may be reused (no-op without a pool)."""
+        if self.pool is not None:
+            self.pool.put(self.data)
+
+
+Built = Union[BuiltEvent, BuiltBatch]  # noqa: UP007  (a runtime alias)
 
 
 class EventBuilder:
     """Builds events from node contributions (each a dgram whose root holds one Segment Parent).
 
     ``groups`` maps readout group -> member node ids. ``clock`` gives seconds (monotonic).
+    With a ``pool``, built events come from it (call ``BuiltEvent.release`` once the sinks
+    are done) and the buffers of contributions are returned to it once copied.
     """
 
     def __init__(self, builder_id: int, groups: dict[int, list[int]], *, timeout: float = 2.0,
                  transition_timeout: float = 30.0, absent_after: int = 3,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 pool: BufferPool | None = None) -> None:
         self.builder_id = builder_id
         self.groups = {g: frozenset(m) for g, m in groups.items()}
         self.all_nodes = frozenset(n for m in groups.values() for n in m)
@@ -91,8 +128,10 @@ class EventBuilder:
         self.transition_timeout = max(timeout, transition_timeout)
         self.absent_after = absent_after
         self.clock = clock
+        self.pool = pool
         self.counters = BuilderCounters()
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, _Pending | _Unit] = {}
+        self._units: dict[int, _Unit] = {}
         self._heap: list[int] = []
         self._last_retired = -1
         self._contracts: dict[int, frozenset[int]] = {}
@@ -118,6 +157,7 @@ class EventBuilder:
     def reset(self) -> None:
         """Forget everything pending (a new Configure epoch)."""
         self._pending.clear()
+        self._units.clear()
         self._heap.clear()
         self._last_retired = -1
         self._missed.clear()
@@ -127,99 +167,219 @@ class EventBuilder:
         only such nodes retire at once instead of each waiting for the timeout."""
         return sorted(n for n, k in self._missed.items() if k >= self.absent_after)
 
-    def add(self, node: int, key: int, contribution: Dgram) -> list[BuiltEvent]:
+    def add(self, node: int, key: int, contribution: Dgram) -> list[Built]:
         """Add one node's contribution for pulse ``key``; returns events retired by it."""
+        self.counters.contributions += 1
+        now = self.clock()
+        if self._units:
+            self._explode_overlapping(key, key, now)
+        self._place(node, key, contribution, now)
+        return self._retire(now)
+
+    def _place(self, node: int, key: int, contribution: Dgram, now: float,
+               inherit: _Unit | None = None) -> None:
         c = self.counters
-        c.contributions += 1
         if node not in self.all_nodes:
             c.unknown_node += 1
-            return []
+            return
         if key <= self._last_retired:
             c.stale += 1
             self._missed[node] = 0  # late, but alive: stop treating it as absent
-            return []
+            return
         root = contribution.root
         # exactly one child, the Segment-level Parent of the claimed node
         if root.extent < 24:
             c.malformed += 1
-            return []
+            return
         k_src, _k_dmg, k_cont, k_ext = _XTC.unpack_from(contribution.buf, root.offset + 12)
         if k_src != _SEGMENT | node or k_cont & 0xFFF != 0 or k_ext != root.extent - 12:
             c.malformed += 1
-            return []
+            return
         service = contribution.service
-        now = self.clock()
         ev = self._pending.get(key)
         if ev is None:
             ev = _Pending(key, service, self.contract(service, contribution.readout_groups), now)
+            if inherit is not None:  # exploded from a batch unit: keep its age and fate
+                ev.first_seen, ev.expired = inherit.first_seen, inherit.expired
             self._pending[key] = ev
             heapq.heappush(self._heap, key)
-        elif ev.service != service:
+        elif isinstance(ev, _Unit) or ev.service != service:
             c.malformed += 1
-            return []
+            return
         if node in ev.parts:
             c.duplicates += 1
-            return []
+            return
         if node not in ev.contract:
             c.unknown_node += 1
-            return []
+            return
         del root
         self._missed[node] = 0
         ev.parts[node] = contribution
         if len(ev.parts) == len(ev.contract):
             ev.done = True
-            # older events with the same contract can no longer complete in order
-            if self._heap[0] != key:
-                for other in self._pending.values():
-                    if other.key < key and not other.done and other.contract == ev.contract:
-                        other.expired = True
+            self._supersede(ev)
+
+    def _supersede(self, ev: _Pending | _Unit) -> None:
+        """Older events with the same contract can no longer complete in order."""
+        if self._heap[0] != ev.key:
+            for other in self._pending.values():
+                if other.key < ev.key and not other.done and other.contract == ev.contract:
+                    other.expired = True
+
+    # -- batches -------------------------------------------------------------------------------
+    def add_batch(self, node: int, pids: np.ndarray, rows: np.ndarray) -> list[Built]:
+        """Add one node's batch: contributions ``rows`` (N, size) for increasing ``pids``.
+
+        When every node of the contract sends a batch with the same pulse ids, the events are
+        built together; anything else (a node missing, different pulse ids, mixed readout
+        groups, a bad row) falls back to event-by-event building of those contributions."""
+        c = self.counters
+        n = len(pids)
+        now = self.clock()
+        contract = self._batch_contract(node, rows)
+        first, last = int(pids[0]), int(pids[-1])
+        unit = self._pending.get(first)
+        if contract is None or first <= self._last_retired or (
+                unit is not None and not isinstance(unit, _Unit)):
+            self._explode_rows(node, pids, rows, now, None)
+            return self._retire(now)
+        if unit is None:
+            self._explode_overlapping(first, last, now)
+            if any(first <= k <= last for k in self._pending):  # singles already in the range
+                self._explode_rows(node, pids, rows, now, None)
+                return self._retire(now)
+            unit = _Unit(np.array(pids), contract, now)
+            self._pending[first] = self._units[first] = unit
+            heapq.heappush(self._heap, first)
+        elif node in unit.batches:
+            c.contributions += n
+            c.duplicates += n
+            return []
+        elif unit.contract != contract or not np.array_equal(unit.pids, pids):
+            self._explode(unit, now)
+            self._explode_rows(node, pids, rows, now, None)
+            return self._retire(now)
+        c.contributions += n
+        self._missed[node] = 0
+        unit.batches[node] = rows
+        if len(unit.batches) == len(contract):
+            unit.done = True
+            self._supersede(unit)
         return self._retire(now)
 
-    def expect(self, key: int, service: int, seconds: int, nanoseconds: int) -> list[BuiltEvent]:
+    def _batch_contract(self, node: int, rows: np.ndarray) -> frozenset[int] | None:
+        """The contract shared by every row, or None when the rows need one-by-one handling."""
+        if node not in self.all_nodes or rows.shape[1] < 36:
+            return None
+        env = rows[:, 8:12].view("<u4")[:, 0]
+        if np.any(env != env[0]) or (int(env[0]) >> 24) & 0xF != TransitionId.L1Accept:
+            return None
+        size = rows.shape[1]
+        head = rows[:, 12:36].view("<u4")  # root (src, dmg|contains, extent), child (...)
+        good = ((head[:, 0] == 0) & (head[:, 1] >> 16 == 0) & (head[:, 2] == size - 12)
+                & (head[:, 3] == _SEGMENT | node) & ((head[:, 4] >> 16) & 0xFFF == 0)
+                & (head[:, 5] == size - 24))
+        if not bool(np.all(good)):
+            return None
+        contract = self.contract(TransitionId.L1Accept, int(env[0]) & 0xFFFF)
+        return contract if node in contract else None
+
+    def _explode_rows(self, node: int, pids: np.ndarray, rows: np.ndarray, now: float,
+                      inherit: _Unit | None) -> None:
+        self.counters.contributions += 0 if inherit is not None else len(pids)
+        for pid, row in zip(pids.tolist(), rows, strict=True):
+            try:
+                dg = Dgram(memoryview(row), source=f"node {node}")
+            except XtcError:  # a malformed row
+                self.counters.malformed += 1
+                continue
+            self._place(node, pid, dg, now, inherit)
+
+    def _explode(self, unit: _Unit, now: float) -> None:
+        """Turn a unit back into single events (same age), e.g. when it cannot complete."""
+        del self._pending[unit.key]
+        del self._units[unit.key]
+        for node, rows in sorted(unit.batches.items()):
+            self._explode_rows(node, unit.pids, rows, now, unit)
+
+    def _explode_overlapping(self, first: int, last: int, now: float) -> None:
+        for unit in [u for u in self._units.values() if u.key <= last and u.last >= first]:
+            self._explode(unit, now)
+
+    def expect(self, key: int, service: int, seconds: int, nanoseconds: int) -> list[Built]:
         """A transition announced over the reliable control path: it will be retired (with
         every missing node marked) even if none of its contributions arrives."""
         if key <= self._last_retired or service == TransitionId.L1Accept:
             return []
+        now = self.clock()
+        if self._units:
+            self._explode_overlapping(key, key, now)
         ev = self._pending.get(key)
         if ev is None:
-            ev = _Pending(key, service, self.all_nodes, self.clock())
+            ev = _Pending(key, service, self.all_nodes, now)
             self._pending[key] = ev
             heapq.heappush(self._heap, key)
-        ev.time = (seconds, nanoseconds)
-        return self._retire(self.clock())
+        if isinstance(ev, _Pending):
+            ev.time = (seconds, nanoseconds)
+        return self._retire(now)
 
-    def poll(self) -> list[BuiltEvent]:
+    def poll(self) -> list[Built]:
         """Retire what timed out (call regularly even when no data arrives)."""
         return self._retire(self.clock())
 
-    def flush(self) -> list[BuiltEvent]:
+    def flush(self) -> list[Built]:
         """Retire everything still pending (end of a run or shutdown)."""
         for ev in self._pending.values():
             if not ev.done:
                 ev.expired = True
         return self._retire(self.clock())
 
-    def _retire(self, now: float) -> list[BuiltEvent]:
-        out: list[BuiltEvent] = []
+    def _retire(self, now: float) -> list[Built]:
+        out: list[Built] = []
         heap = self._heap
         while heap:
-            ev = self._pending[heap[0]]
+            ev = self._pending.get(heap[0])
+            if ev is None:  # a stale heap entry (a unit exploded into singles)
+                heapq.heappop(heap)
+                continue
             if not ev.done:
+                missing_absent = all(self._missed.get(n, 0) >= self.absent_after
+                                     for n in ev.contract if n not in (
+                                         ev.batches if isinstance(ev, _Unit) else ev.parts))
+                timed_out = now - ev.first_seen >= (
+                    self.timeout if ev.service == TransitionId.L1Accept
+                    else self.transition_timeout)
+                if isinstance(ev, _Unit):
+                    if ev.expired or timed_out or missing_absent:
+                        self._explode(ev, now)  # its events retire one by one, marked
+                        continue
+                    break
                 if ev.expired:
                     self.counters.superseded += 1
-                elif now - ev.first_seen >= (self.timeout if ev.service == TransitionId.L1Accept
-                                             else self.transition_timeout):
+                elif timed_out:
                     self.counters.timed_out += 1
-                elif all(self._missed.get(n, 0) >= self.absent_after
-                         for n in ev.contract if n not in ev.parts):
+                elif missing_absent:
                     self.counters.absent += 1
                 else:
                     break
             heapq.heappop(heap)
             del self._pending[ev.key]
+            if isinstance(ev, _Unit):
+                del self._units[ev.key]
+                self._last_retired = ev.last
+                out.append(self._build_unit(ev))
+                continue
             self._last_retired = ev.key
             out.append(self._build(ev))
         return out
+
+    def _build_unit(self, unit: _Unit) -> BuiltBatch:
+        c = self.counters
+        n = len(unit.pids)
+        c.events += n
+        c.complete += n
+        parts = [unit.batches[k] for k in sorted(unit.contract)]
+        return BuiltBatch(unit.pids, unit.service, build_rows(self.builder_id, parts))
 
     def _build(self, ev: _Pending) -> BuiltEvent:
         c = self.counters
@@ -231,7 +391,8 @@ class EventBuilder:
         missing = tuple(n for n in nodes if n not in ev.parts)
         first = ev.parts[min(ev.parts)] if ev.parts else None
         size = 24 + sum(p.size - 24 for p in ev.parts.values()) + 12 * len(missing)
-        out = bytearray(size)
+        pool = self.pool
+        out = bytearray(size) if pool is None else pool.get(size)
         damage = 0
         groups = 0
         sync = 0
@@ -265,7 +426,11 @@ class EventBuilder:
             env = make_env(ev.service, 0)
         _DGRAM.pack_into(out, 0, ns, sec, env, event_src(self.builder_id), damage & 0xFFFF, 0,
                          size - 12)
-        return BuiltEvent(ev.key, ev.service, out, missing)
+        if pool is not None:
+            for part in ev.parts.values():
+                pool.put(part.buf)
+            ev.parts.clear()
+        return BuiltEvent(ev.key, ev.service, out, missing, pool)
 
 
 def _segment_damage(dg: Dgram) -> int:

@@ -11,7 +11,7 @@ Header (40 bytes, little-endian):
 | 8 | u16 | node id of the sender |
 | 10 | u16 | fragment index |
 | 12 | u16 | fragment count |
-| 14 | u16 | flags (bit 0: timing record; bit 1: the CRC covers the payload too) |
+| 14 | u16 | flags (bit 0: timing record; bit 1: the CRC covers the payload too; bit 2: batch) |
 | 16 | u64 | pulse id |
 | 24 | u32 | total size of the contribution (all fragments) |
 | 28 | u32 | offset of this fragment's payload in the contribution |
@@ -21,6 +21,16 @@ Header (40 bytes, little-endian):
 Checking the payload costs ~0.3 ms per MB on each side; UDP already checksums payloads, so by
 default only the header is covered and ``full_crc=True`` (config ``network.checksum = "full"``)
 turns payload coverage on.
+
+A batch datagram (flag bit 2, never fragmented) carries several small L1Accept contributions of
+one node, all of the same size, for one builder; the header's pulse id is the first one's:
+
+| off | type | field |
+|---|---|---|
+| 0 | u32 | number of contributions N |
+| 4 | u32 | size S of each contribution |
+| 8 | u64 x N | their pulse ids, increasing |
+| 8 + 8N | S x N | the contributions (each a dgram holding the node's Segment Parent) |
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 MAGIC = 0x31464458
 VERSION = 1
 HEADER = struct.Struct("<IBBHHHHHQIIII")
@@ -37,6 +49,8 @@ HEADER_SIZE = HEADER.size  # 40
 _CRC_SPAN = 36
 FLAG_TIMING = 1
 FLAG_FULL_CRC = 2
+FLAG_BATCH = 4
+_BATCH_HEAD = struct.Struct("<II")
 MAX_CONTRIBUTION = 1 << 30  #: refuse to reassemble anything larger (a bad size field)
 
 
@@ -117,8 +131,10 @@ class Reassembly:
 
     __slots__ = ("buf", "count", "received", "seen", "total")
 
-    def __init__(self, total: int, count: int) -> None:
-        self.buf = bytearray(total)
+    def __init__(self, total: int, count: int,
+                 buf: bytearray | memoryview | None = None) -> None:
+        """``buf`` (``total`` bytes, e.g. from a buffer pool) receives the payload."""
+        self.buf = bytearray(total) if buf is None else buf
         self.total = total
         self.count = count
         self.received = 0
@@ -135,3 +151,31 @@ class Reassembly:
         self.seen[head.index] = 1
         self.received += 1
         return self.received == self.count
+
+
+def batch_capacity(fragment_size: int, size: int) -> int:
+    """How many contributions of ``size`` bytes fit in one batch datagram."""
+    return max(0, (fragment_size - HEADER_SIZE - _BATCH_HEAD.size) // (size + 8))
+
+
+def batch_payload(pulse_ids: np.ndarray, rows: np.ndarray) -> list[bytes | memoryview]:
+    """The payload parts of a batch datagram: ``rows`` is (N, S) uint8, one contribution each."""
+    n, size = rows.shape
+    return [_BATCH_HEAD.pack(n, size), pulse_ids.astype("<u8").tobytes(),
+            np.ascontiguousarray(rows).data.cast("B")]
+
+
+def parse_batch(payload: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
+    """(pulse ids (N,), contributions (N, S) uint8) of a batch datagram's payload, checked."""
+    if len(payload) < _BATCH_HEAD.size:
+        raise FragmentError("malformed", f"{len(payload)}-byte batch has no batch header")
+    n, size = _BATCH_HEAD.unpack_from(payload, 0)
+    if n == 0 or size < 24 or _BATCH_HEAD.size + n * (8 + size) != len(payload):
+        raise FragmentError("malformed", f"batch of {n} x {size} bytes does not fill its "
+                            f"{len(payload)}-byte payload")
+    buf = np.frombuffer(payload, np.uint8)
+    pids = buf[_BATCH_HEAD.size : _BATCH_HEAD.size + 8 * n].view("<u8")
+    if n > 1 and not bool(np.all(pids[1:] > pids[:-1])):
+        raise FragmentError("malformed", "batch pulse ids are not increasing")
+    rows = buf[_BATCH_HEAD.size + 8 * n :].reshape(n, size)
+    return pids, rows

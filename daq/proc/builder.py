@@ -13,8 +13,17 @@ from typing import Any
 import zmq
 
 from daq.config import PartitionConfig
-from daq.eb import BuiltEvent, EventBuilder
-from daq.net import FLAG_TIMING, FragmentError, Reassembly, parse, receiver, socket_drops
+from daq.eb import BufferPool, Built, BuiltBatch, EventBuilder
+from daq.net import (
+    FLAG_BATCH,
+    FLAG_TIMING,
+    FragmentError,
+    Reassembly,
+    parse,
+    parse_batch,
+    receiver,
+    socket_drops,
+)
 from daq.record import Recorder, RecordingError, Sink
 from daq.xtc import Dgram, TransitionId, XtcError
 
@@ -32,14 +41,16 @@ class BuilderProcess:
         self.monitor = monitor
         self.role = "meb" if monitor else "eb"
         builder_id = cfg.builders + index if monitor else index
+        self.pool = BufferPool()
         self.eb = EventBuilder(builder_id, cfg.group_members(), timeout=cfg.eb_timeout,
-                               transition_timeout=cfg.eb_transition_timeout)
+                               transition_timeout=cfg.eb_transition_timeout, pool=self.pool)
         self.sinks: list[Sink] = list(sinks or [])
         self.recorder: Recorder | None = None
         if record and cfg.recording.enabled and not monitor:
             self.recorder = Recorder(cfg.data_root, cfg.experiment, index,
                                      chunk_bytes=cfg.recording.chunk_bytes,
-                                     inline_limit=cfg.recording.inline_limit)
+                                     inline_limit=cfg.recording.inline_limit,
+                                     direct=cfg.recording.direct_io)
             self.sinks.insert(0, self.recorder)
         self.epoch = -1
         self.stop = False
@@ -173,8 +184,11 @@ class BuilderProcess:
             self.partial.clear()
         elif head.epoch > self.epoch:
             self.epoch = head.epoch  # joined mid-configuration (builder restarted)
+        if head.flags & FLAG_BATCH:
+            self.on_batch(head.node, bytes(mv[40:n]), link)
+            return
         if head.count == 1:
-            data: bytes | bytearray = bytes(mv[40:n])
+            data: bytes | bytearray | memoryview = bytes(mv[40:n])
         else:
             key = (head.node, head.pulse_id)
             part = self.partial.get(key)
@@ -183,7 +197,8 @@ class BuilderProcess:
                     oldest = min(self.partial, key=lambda k: k[1])
                     del self.partial[oldest]
                     c["reassembly_dropped"] += 1
-                part = self.partial[key] = Reassembly(head.total, head.count)
+                part = self.partial[key] = Reassembly(head.total, head.count,
+                                                      self.pool.get(head.total))
             try:
                 done = part.add(head, mv, n)
             except FragmentError as exc:
@@ -203,8 +218,39 @@ class BuilderProcess:
             return
         self.deliver(self.eb.add(head.node, head.pulse_id, dgram), link)
 
-    def deliver(self, events: list[BuiltEvent], link: ControlLink) -> None:
+    def on_batch(self, node: int, payload: bytes, link: ControlLink) -> None:
+        try:
+            pids, rows = parse_batch(payload)
+        except FragmentError:
+            self.c["bad_datagrams"] += 1
+            return
+        self.deliver(self.eb.add_batch(node, pids, rows), link)
+
+    def deliver_rows(self, batch: BuiltBatch, link: ControlLink) -> None:
+        """A batch of complete L1Accepts: each sink takes the rows at once if it can."""
+        self.c["built_bytes"] += batch.data.nbytes
+        for sink in self.sinks:
+            try:
+                put_rows = getattr(sink, "put_rows", None)
+                if put_rows is not None:
+                    put_rows(batch.data)
+                else:
+                    for dg in batch.dgrams():
+                        sink.put(dg)
+            except RecordingError as exc:
+                self.c["sink_errors"] += 1
+                link.send("error", {"role": self.role, "id": self.index, "message": str(exc)})
+            except Exception as exc:
+                self.c["sink_errors"] += 1
+                log.exception("sink failed")
+                link.send("error", {"role": self.role, "id": self.index,
+                                    "message": f"{type(sink).__name__}: {exc}"})
+
+    def deliver(self, events: list[Built], link: ControlLink) -> None:
         for ev in events:
+            if isinstance(ev, BuiltBatch):
+                self.deliver_rows(ev, link)
+                continue
             dg = ev.dgram()
             self.c["built_bytes"] += dg.size
             error = None
@@ -226,6 +272,8 @@ class BuilderProcess:
                                       "run": self.recorder.run if self.recorder else None})
             elif error is not None:
                 link.send("error", {"role": self.role, "id": self.index, "message": error})
+            del dg
+            ev.release()  # every sink has copied it
 
 
 class ShmemSink:

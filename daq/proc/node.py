@@ -21,8 +21,11 @@ import zmq
 
 from daq.config import NodeConfig, PartitionConfig
 from daq.net import (
+    FLAG_BATCH,
     FLAG_TIMING,
     FragmentError,
+    batch_capacity,
+    batch_payload,
     fragments,
     parse,
     receiver,
@@ -30,7 +33,7 @@ from daq.net import (
     socket_drops,
 )
 from daq.sim import Detector, make_detector
-from daq.timing import SHOT_SIZE, Shot, decode_shot
+from daq.timing import Shot, decode_shots
 from daq.xtc import (
     NAMES_ID_STEPINFO,
     Alg,
@@ -67,6 +70,7 @@ class ReadoutNode:
         self.fast: list[tuple[Detector, Names, dict[str, np.ndarray]]] = []
         self.template: DgramTemplate | None = None
         self.bound: Any = None
+        self.batch_cap = 1  #: contributions per batch datagram (1: no batching)
         self.epoch = -1
         self.configured = False
         self.stop = False
@@ -107,6 +111,8 @@ class ReadoutNode:
                 if f.shape:
                     views[f.name] = self.bound.array(names, f.name)
             det.read(WARMUP_SHOT, out=views)  # compile / load kernels now, not on shot one
+        net = self.cfg.network
+        self.batch_cap = min(net.batch, batch_capacity(net.fragment_size, self.template.size))
         self.configured = True
 
     # -- contributions ---------------------------------------------------------------------
@@ -131,11 +137,11 @@ class ReadoutNode:
         return blocks
 
     def send(self, sock: socket.socket, dest: tuple[str, int], tid: int, pulse_id: int,
-             payload: Any) -> None:
+             payload: Any, flags: int = 0) -> None:
         net = self.cfg.network
         for parts in fragments(payload, fragment_size=net.fragment_size, transition=tid,
                                partition=self.cfg.partition, node=self.node_id,
-                               pulse_id=pulse_id, epoch=self.epoch,
+                               pulse_id=pulse_id, epoch=self.epoch, flags=flags,
                                full_crc=net.checksum == "full"):
             sock.sendmsg(parts, (), 0, dest)
             self.counters["datagrams"] += 1
@@ -164,12 +170,53 @@ class ReadoutNode:
         if tid == TransitionId.Unconfigure:
             self.configured = False
 
-    def on_shot(self, sock: socket.socket, shot: Shot) -> None:
+    def on_shots(self, sock: socket.socket, shots: np.ndarray) -> None:
+        """The shots of one timing datagram (``SHOT_DTYPE`` records): those of this node's
+        readout group are read and sent, in batches per builder when several fit a datagram."""
         if not self.configured:
-            self.counters["skipped_unconfigured"] += 1
+            self.counters["skipped_unconfigured"] += len(shots)
             return
-        if not shot.readout_groups >> self.node.group & 1:
+        mine = shots[(shots["readout_groups"] >> self.node.group) & 1 == 1]
+        cap = self.batch_cap
+        if cap < 2 or len(mine) < 2:
+            for rec in mine:
+                self.on_shot(sock, Shot.from_record(rec))
             return
+        nb = self.cfg.builders
+        which = mine["counter"] % nb
+        for b in range(nb):
+            sel = mine[which == b] if nb > 1 else mine
+            for k in range(0, len(sel), cap):
+                part = sel[k : k + cap]
+                if len(part) == 1:
+                    self.on_shot(sock, Shot.from_record(part[0]))
+                else:
+                    self.send_batch(sock, b, part)
+
+    def send_batch(self, sock: socket.socket, builder: int, shots: np.ndarray) -> None:
+        """Encode the contributions of ``shots`` column-wise and send them in one datagram."""
+        assert self.template is not None
+        batch = self.template.bind_batch(len(shots))
+        batch.set_times(shots["seconds"], shots["nanoseconds"])
+        batch.set_envs(shots["readout_groups"])
+        for det, names, _ in self.fast:
+            out = {f.name: batch.field(names, f.name) for f in det.fields}
+            reader = getattr(det, "read_batch", None)
+            if reader is not None:
+                reader(shots, out)
+            else:
+                for i, rec in enumerate(shots):
+                    for name, value in det.read(Shot.from_record(rec)).items():
+                        out[name][i] = value
+        net = self.cfg.network
+        pids = shots["pulse_id"]
+        payload = b"".join(batch_payload(pids, batch.data))
+        self.send(sock, (net.builder_group(builder), net.builder_port), TransitionId.L1Accept,
+                  int(pids[0]), payload, FLAG_BATCH)
+        self.counters["events"] += len(shots)
+        self.counters["bytes"] += batch.data.nbytes
+
+    def on_shot(self, sock: socket.socket, shot: Shot) -> None:
         bound = self.bound
         bound.set_time(shot.seconds, shot.nanoseconds)
         bound.set_env(shot.readout_groups)
@@ -243,8 +290,12 @@ class ReadoutNode:
                 if head.epoch != self.epoch:
                     self.counters["skipped_unconfigured"] += 1
                     return
-                for k in range(0, len(payload) - SHOT_SIZE + 1, SHOT_SIZE):
-                    self.on_shot(tx, decode_shot(payload[k : k + SHOT_SIZE]))
+                try:
+                    shots = decode_shots(payload)
+                except ValueError:
+                    self.counters["timing_errors"] += 1
+                    return
+                self.on_shots(tx, shots)
             else:
                 body = msgpack.unpackb(payload, raw=False)
                 self.on_transition(tx, head.transition, head.pulse_id, head.epoch, body)

@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from daq.xtc import Decoder, Dgram, TransitionId
 from daq.xtc._stream import StreamWriter
 
@@ -24,7 +26,9 @@ class RecordingError(RuntimeError):
 
 
 class Sink(Protocol):
-    """What an event builder hands built dgrams to (recorder, shared-memory ring)."""
+    """What an event builder hands built dgrams to (recorder, shared-memory ring). A sink may
+    also offer ``put_rows(rows)`` for a batch of L1Accepts (an (N, size) uint8 array of
+    dgrams); without it the builder puts the rows one by one."""
 
     def put(self, dgram: Dgram) -> None: ...
 
@@ -35,12 +39,14 @@ class Recorder:
     """Writes one builder's stream of every run to ``<root>/<expt>/xtc/...``."""
 
     def __init__(self, root: str | Path, expt: str, stream: int, *,
-                 chunk_bytes: int = 1 << 31, inline_limit: int = 1024) -> None:
+                 chunk_bytes: int = 1 << 31, inline_limit: int = 1024,
+                 direct: bool = False) -> None:
         self.root = Path(root)
         self.expt = expt
         self.stream = stream
         self.chunk_bytes = chunk_bytes
         self.inline_limit = inline_limit
+        self.direct = direct
         self.writer: StreamWriter | None = None
         self.run: int | None = None
         self.failed: str | None = None
@@ -66,10 +72,23 @@ class Recorder:
             self._fail(f"cannot write run {self.run}: {exc}")
         self.bytes += dgram.size
         if service == TransitionId.EndRun:
-            self.files = self.writer.close(complete=True)
+            try:
+                self.files = self.writer.close(complete=True)
+            except OSError as exc:
+                self._fail(f"cannot close run {self.run}: {exc}")
             log.info("run %s stream %d closed: %s", self.run, self.stream,
                      ", ".join(p.name for p in self.files))
             self.writer = None
+
+    def put_rows(self, rows: np.ndarray) -> None:
+        """A built batch of L1Accepts: appended with one write to each file."""
+        if self.writer is None:
+            return
+        try:
+            self.writer.write_rows(rows)
+        except OSError as exc:
+            self._fail(f"cannot write run {self.run}: {exc}")
+        self.bytes += rows.nbytes
 
     def _begin_run(self, dgram: Dgram) -> None:
         if self.writer is not None:  # a BeginRun without EndRun: close what was open
@@ -82,7 +101,8 @@ class Recorder:
         self.run = int(run)
         self.failed = None
         writer = StreamWriter(self.root, self.expt, self.run, self.stream,
-                              chunk_bytes=self.chunk_bytes, inline_limit=self.inline_limit)
+                              chunk_bytes=self.chunk_bytes, inline_limit=self.inline_limit,
+                              direct=self.direct)
         try:
             writer.open()
             if self._configure is not None:
@@ -101,13 +121,17 @@ class Recorder:
         raise RecordingError(message)
 
     def flush(self) -> None:
+        """Periodic: queue what was written so far (a direct-I/O file finishes it behind)."""
         if self.writer is not None:
             try:
-                self.writer.flush()
+                self.writer.flush(wait=False)
             except OSError as exc:
                 self._fail(f"cannot write run {self.run}: {exc}")
 
     def close(self, complete: bool = False) -> None:
         if self.writer is not None:
-            self.writer.close(complete=complete)
-            self.writer = None
+            writer, self.writer = self.writer, None
+            try:
+                writer.close(complete=complete)
+            except OSError as exc:
+                raise RecordingError(f"cannot close run {self.run}: {exc}") from None

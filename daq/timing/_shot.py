@@ -193,4 +193,10 @@ def decode_shots(buf: bytes | bytearray | memoryview) -> np.ndarray:
     if arr.size and not np.all(arr["version"] == SHOT_VERSION):
         bad = int(arr["version"][arr["version"] != SHOT_VERSION][0])
         raise ValueError(f"encoded shot version {bad}, this reader knows {SHOT_VERSION}")
+    if arr.size and (np.any(arr["flags"] & (0xFF ^ _FLAGS_KNOWN))
+                     or np.any(arr["pulse_id"] > PULSE_ID_MAX)
+                     or np.any(arr["fiducial"] > FIDUCIAL_MAX)
+                     or np.any(arr["nanoseconds"] >= 1_000_000_000)):
+        raise ValueError("encoded shot with unknown flag bits or out of range (pulse id, "
+                         "fiducial or nanoseconds)")
     return arr

@@ -9,7 +9,7 @@ from ._dgram import Dgram, XtcHeader, iter_children, iter_dgrams
 from ._errors import XtcError, XtcTruncatedError, XtcTruncatedWarning
 from ._file import XtcFileReader, read_dgrams
 from ._names import Alg, Field, Names
-from ._template import BoundDgram, DgramTemplate
+from ._template import BatchDgrams, BoundDgram, DgramTemplate
 from ._types import (
     DGRAM_HEADER_SIZE,
     EPICS_EPOCH_OFFSET,
@@ -52,6 +52,7 @@ __all__ = [
     "NAMES_ID_STEPINFO",
     "XTC_HEADER_SIZE",
     "Alg",
+    "BatchDgrams",
     "BoundDgram",
     "Damage",
     "DataType",

@@ -13,6 +13,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._decode import Decoder, NamesLookup
 from ._dgram import Dgram
 from ._errors import XtcError
@@ -61,6 +63,37 @@ class SmdGenerator:
         if service == TransitionId.Configure:
             return add_to_root(dg, [NamesBlock(self.names)])
         return EncodedDgram([body], dg.size)
+
+
+def convert_rows(gen: SmdGenerator, rows: np.ndarray, offset: int) -> np.ndarray | None:
+    """The smd dgrams of L1Accepts stored back to back from ``offset``: ``rows`` is (N, size)
+    uint8, every row a dgram of the same layout. Returns (N, smd size) uint8, byte for byte what
+    ``convert`` gives row by row, or None when the rows' layouts differ."""
+    n, size = rows.shape
+    spans: list[tuple[int, int]] = []  # inline children (start, end)
+    pos = 24
+    while pos < size:
+        ext = rows[:, pos + 8 : pos + 12].view("<u4")[:, 0]
+        if np.any(ext != ext[0]) or ext[0] < 12 or pos + int(ext[0]) > size:
+            return None
+        end = pos + int(ext[0])
+        if gen.inline_limit > 0 and end - pos <= gen.inline_limit:
+            spans.append((pos, end))
+        pos = end
+    added = sum(e - b for b, e in spans)
+    head = np.frombuffer(_SMD_EVENT.pack(
+        0, 0, 0, 0, 0, int(TypeId.Parent), _SMD_EXTENT + added, gen.names.names_id, 0,
+        int(TypeId.ShapesData), 52, 0, 0, int(TypeId.Shapes), 12, 0, 0, int(TypeId.Data), 28,
+        0, size), np.uint8)
+    out = np.empty((n, head.size + added), np.uint8)
+    out[:, : head.size] = head
+    out[:, 0:18] = rows[:, 0:18]  # time, env, root src, damage
+    out[:, 60:68].view("<u8")[:, 0] = offset + size * np.arange(n, dtype=np.uint64)
+    at = head.size
+    for b, e in spans:
+        out[:, at : at + e - b] = rows[:, b:e]
+        at += e - b
+    return out
 
 
 def add_to_root(dg: Dgram, blocks: Iterable[Block]) -> EncodedDgram:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ._decode import walk
 from ._dgram import Dgram
+from ._direct import DirectOut
 from ._files import INPROGRESS, chunk_name, smd_dir, smd_name, xtc_dir
 from ._names import Alg, Field, Names, decode_names
-from ._smd import SmdGenerator, add_to_root
+from ._smd import SmdGenerator, add_to_root, convert_rows
 from ._types import NAMES_ID_CHUNKINFO, NAMES_ID_RUNINFO, DataType, TransitionId, TypeId
 from ._writer import EncodedDgram, NamesBlock, ShapesDataBlock, writev_all
 
@@ -88,7 +91,8 @@ class StreamWriter:
     """
 
     def __init__(self, root: str | os.PathLike[str], expt: str, run: int, stream: int, *,
-                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, inline_limit: int = 1024) -> None:
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, inline_limit: int = 1024,
+                 direct: bool = False) -> None:
         self.root = Path(root)
         self.expt = expt
         self.run = run
@@ -98,9 +102,10 @@ class StreamWriter:
         self.dgrams = 0
         self.events = 0
         self.closed_chunks: list[Path] = []
+        self.direct = direct  #: big files through O_DIRECT staging buffers (see ``_direct``)
         self._smd_gen = SmdGenerator(inline_limit)
         self._chunkinfo = chunkinfo_names(RECORDER_NODE_BASE + stream)
-        self._big: _Out | None = None
+        self._big: _Out | DirectOut | None = None
         self._smd: _Out | None = None
 
     @property
@@ -128,8 +133,7 @@ class StreamWriter:
             if final.exists():
                 raise FileExistsError(f"{final} already exists: run {self.run} of "
                                       f"{self.expt} was recorded before")
-        self._big = _Out(Path(str(self.big_path) + INPROGRESS))
-        self._big.open()
+        self._big = self._new_big()
         self._smd = _Out(Path(str(self.smd_path) + INPROGRESS))
         self._smd.open()
 
@@ -170,9 +174,30 @@ class StreamWriter:
             self._next_chunk()
         return offset
 
-    def flush(self) -> None:
-        """Push buffered bytes to the files (so live readers see them)."""
-        if self._big:
+    def write_rows(self, rows: np.ndarray) -> int:
+        """Append N L1Accepts given as the rows of an (N, size) uint8 array (a built batch):
+        one write for the big file and one for the small data. Returns the first offset."""
+        if self._big is None or self._smd is None:
+            raise RuntimeError("StreamWriter.write_rows before open()")
+        offset = self._big.size
+        smd = convert_rows(self._smd_gen, rows, offset)
+        if smd is None:  # layouts differ: one at a time
+            for row in rows:
+                self.write(Dgram(memoryview(row)))
+            return offset
+        n = len(rows)
+        self._big.write([np.ascontiguousarray(rows).data.cast("B")], rows.nbytes)
+        self._smd.write([smd.data.cast("B")], smd.nbytes)
+        self.dgrams += n
+        self.events += n
+        return offset
+
+    def flush(self, wait: bool = True) -> None:
+        """Push buffered bytes to the files (so live readers see them); ``wait=False`` lets a
+        direct-I/O big file finish in the background."""
+        if isinstance(self._big, DirectOut):
+            self._big.flush(wait)
+        elif self._big:
             self._big.flush()
         if self._smd:
             self._smd.flush()
@@ -184,8 +209,13 @@ class StreamWriter:
         os.rename(self._big.path, final)
         self.closed_chunks.append(final)
         self.chunk += 1
-        self._big = _Out(Path(str(self.big_path) + INPROGRESS))
-        self._big.open()
+        self._big = self._new_big()
+
+    def _new_big(self) -> _Out | DirectOut:
+        path = Path(str(self.big_path) + INPROGRESS)
+        out = DirectOut(path) if self.direct else _Out(path)
+        out.open()
+        return out
 
     def close(self, complete: bool = True) -> list[Path]:
         """Close the files; with ``complete`` rename them to their final names. Returns paths."""

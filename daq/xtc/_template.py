@@ -88,6 +88,10 @@ class DgramTemplate:
         """A BoundDgram over ``buffer`` (a new bytearray by default), holding the template."""
         return BoundDgram(self, buffer)
 
+    def bind_batch(self, n: int) -> BatchDgrams:
+        """``n`` copies of the template as the rows of one array, set column-wise."""
+        return BatchDgrams(self, n)
+
 
 def _data_bytes(names: Names, shapes: Mapping[str, tuple[int, ...]]) -> int:
     total = 12  # Data xtc header
@@ -152,3 +156,44 @@ class BoundDgram:
 
     def tobytes(self) -> bytes:
         return bytes(self.view)
+
+
+class BatchDgrams:
+    """``n`` dgrams of one template as the rows of an (n, size) uint8 array.
+
+    Fields are set for all rows at once through strided numpy views (``field``), so encoding a
+    batch costs a few numpy calls instead of per-dgram Python. ``data[i]`` is dgram ``i``.
+    """
+
+    def __init__(self, template: DgramTemplate, n: int) -> None:
+        self.template = template
+        self.data = np.empty((n, template.size), np.uint8)
+        self.data[...] = np.frombuffer(template.template, np.uint8)
+        self._views: dict[tuple[int, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def _column(self, pos: int, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
+        count = int(np.prod(shape)) if shape else 1
+        col = self.data[:, pos : pos + count * dtype.itemsize].view(dtype)
+        return col.reshape((len(self), *shape)) if shape else col[:, 0]
+
+    def set_times(self, seconds: np.ndarray, nanoseconds: np.ndarray) -> None:
+        self._column(0, np.dtype("<u4"), ())[...] = nanoseconds
+        self._column(4, np.dtype("<u4"), ())[...] = seconds
+
+    def set_envs(self, readout_groups: np.ndarray) -> None:
+        env = make_env(self.template.transition, 0)
+        self._column(8, np.dtype("<u4"), ())[...] = env | (readout_groups.astype(np.uint32)
+                                                           & 0xFFFF)
+
+    def field(self, names: Names, field: str) -> np.ndarray:
+        """The (n, *shape) view (``(n,)`` for scalars) of one field in every row."""
+        key = (names.names_id, field)
+        view = self._views.get(key)
+        if view is None:
+            pos, kind, shape = self.template._slots[names.names_id][field]
+            dtype = kind if shape else np.dtype("<" + kind.format.lstrip("<"))
+            view = self._views[key] = self._column(pos, dtype, shape)
+        return view

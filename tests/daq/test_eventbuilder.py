@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daq.eb import EventBuilder
+from daq.eb import BufferPool, EventBuilder
 from daq.xtc import (
     Damage,
     DataType,
@@ -212,3 +212,49 @@ def test_a_transition_announced_by_control_is_recorded_even_if_every_datagram_is
     eb.add(1, 13, contrib(1, 13, TransitionId.EndRun))
     out = eb.add(2, 13, contrib(2, 13, TransitionId.EndRun))
     assert [e.key for e in out] == [13] and out[0].missing == ()
+
+
+def _big_contrib(node: int, key: int, pool: BufferPool) -> Dgram:
+    """A contribution of ~100 kB held in a pooled buffer, as reassembly makes them."""
+    names = Names.create(f"img{node}", "t", [Field("raw", DataType.UINT16, 1)], node_id=node,
+                         index=0)
+    enc = make_dgram(TransitionId.L1Accept, 100, key, [ParentBlock(segment_src(node), [
+        ShapesDataBlock(names, {"raw": np.full(50_000, key * 10 + node, np.uint16)})])],
+                     readout_groups=1)
+    data = enc.tobytes()
+    buf = pool.get(len(data))
+    buf[:] = data
+    return Dgram(buf)
+
+
+def test_pooled_buffers_are_reused_and_events_stay_identical() -> None:
+    """With a pool, contributions' buffers go back once copied and built events are reused
+    after release: events built later are still exactly what a pool-less builder makes."""
+    pool = BufferPool(min_size=1 << 10)
+    clock = Clock()
+    pooled = EventBuilder(3, {0: [1, 2]}, timeout=1.0, clock=clock, pool=pool)
+    plain = EventBuilder(3, {0: [1, 2]}, timeout=1.0, clock=clock)
+    for key in range(10, 20):
+        got: list[bytes] = []
+        for node in (1, 2):
+            for ev in pooled.add(node, key, _big_contrib(node, key, pool)):
+                got.append(bytes(ev.data))
+                ev.release()
+        want = [bytes(ev.data) for node in (1, 2)
+                for ev in plain.add(node, key, _big_contrib(node, key, BufferPool()))]
+        assert got == want and len(got) == 1
+    # three ~100 kB buffers in flight at most (two contributions and one event), then reuse
+    assert pool.allocated <= 3 and pool.reused >= 27
+
+
+def test_pool_ignores_foreign_and_small_buffers() -> None:
+    pool = BufferPool(min_size=1 << 10)
+    small = pool.get(10)
+    assert isinstance(small, bytearray) and len(small) == 10
+    pool.put(small)
+    pool.put(bytearray(1 << 12))  # never issued: not adopted
+    big = pool.get(1 << 12)
+    assert len(big) == 1 << 12 and pool.allocated == 1 and pool.reused == 0
+    pool.put(big)
+    again = pool.get(3000)  # fits (between the size and twice the size)
+    assert len(again) == 3000 and pool.reused == 1
