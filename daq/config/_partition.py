@@ -87,7 +87,7 @@ class NetworkConfig:
     builder_group_base: str = "239.255.11.1"
     builder_port: int = 20200
     fragment_size: int = 60000
-    rcvbuf: int = 64 << 20
+    rcvbuf: int = 256 << 20
     batch: int = 64  #: most small L1Accept contributions per datagram (1: one per datagram)
     ttl: int = 1
     checksum: str = "header"  #: "header" or "full" (the CRC also covers every payload byte)
