@@ -62,12 +62,15 @@ def has_display() -> bool:
                 or os.environ.get("QT_QPA_PLATFORM"))
 
 
+_OFFSCREEN_NOTICES = ("propagateSizeHints", "XDG_RUNTIME_DIR", "does not support raise()")
+
+
 def _quiet_offscreen_plugin() -> None:
     """Headless: drop the offscreen platform's notices about window hints (one per view)."""
     from PyQt5.QtCore import qInstallMessageHandler
 
     def handler(mode: object, context: object, message: str | None) -> None:
-        if message and ("propagateSizeHints" in message or "XDG_RUNTIME_DIR" in message):
+        if message and any(notice in message for notice in _OFFSCREEN_NOTICES):
             return
         sys.stderr.write(f"{message}\n")
 
