@@ -241,6 +241,7 @@ class EventBuilder:
         unit = self._pending.get(first)
         if contract is None or first <= self._last_retired or (
                 unit is not None and not isinstance(unit, _Unit)):
+            self._explode_overlapping(first, last, now)
             self._explode_rows(node, pids, rows, now, None)
             return self._retire(now)
         if unit is None:

@@ -200,14 +200,7 @@ class ReadoutNode:
         batch.set_times(shots["seconds"], shots["nanoseconds"])
         batch.set_envs(shots["readout_groups"])
         for det, names, _ in self.fast:
-            out = {f.name: batch.field(names, f.name) for f in det.fields}
-            reader = getattr(det, "read_batch", None)
-            if reader is not None:
-                reader(shots, out)
-            else:
-                for i, rec in enumerate(shots):
-                    for name, value in det.read(Shot.from_record(rec)).items():
-                        out[name][i] = value
+            det.read_batch(shots, {f.name: batch.field(names, f.name) for f in det.fields})
         net = self.cfg.network
         pids = shots["pulse_id"]
         payload = b"".join(batch_payload(pids, batch.data))

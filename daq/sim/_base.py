@@ -4,6 +4,10 @@ Parameters are frozen dataclasses (``Params`` subclasses) validated on construct
 raises ``ConfigError`` naming the detector and the key. Construction is cheap: the heavy
 precomputation (pixel maps, noise bank) happens in ``prepare()``, which ``read`` calls on first
 use. Every value a detector produces is a pure function of (seed, name, segment, shot).
+
+``read_batch(shots, out)`` reads a batch of ``SHOT_DTYPE`` records into rows of ``out``; row i is
+bit for bit what ``read`` returns for shot i. The default loops over ``read``; the light kinds
+(timing, BLD, digitizers) override it with one vectorised kernel that ``read`` also runs.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from daq.timing import ConfigError, Shot, mix_key
+from daq.timing import SHOT_DTYPE, ConfigError, Shot, mix_key
 from daq.xtc import Alg, Field, datatype_of
 
-__all__ = ["Detector", "FieldSpec", "Params", "build_params"]
+__all__ = ["Detector", "FieldSpec", "Params", "batch_columns", "build_params", "shot_columns"]
 
 _NAME_RE = re.compile(r"^[0-9A-Za-z_]+$")
 P = TypeVar("P", bound="Params")
@@ -103,6 +107,19 @@ def build_params(cls: type[P], context: str, given: Mapping[str, Any]) -> P:
         raise ConfigError(f"{context}: {exc}") from None
 
 
+def shot_columns(shot: Shot) -> tuple[np.ndarray, np.ndarray]:
+    """The pulse id (uint64) and wire flags (uint8) of one shot, as 1-element kernel inputs."""
+    return np.array((shot.pulse_id,), np.uint64), np.array((shot.flags,), np.uint8)
+
+
+def batch_columns(shots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pulse ids (uint64) and wire flags (uint8) of a SHOT_DTYPE batch, contiguous."""
+    return (
+        np.ascontiguousarray(shots["pulse_id"], dtype=np.uint64),
+        np.ascontiguousarray(shots["flags"], dtype=np.uint8),
+    )
+
+
 class Detector(ABC):
     """A simulated detector segment: declared fields, ``read(shot)``, and its ground truth.
 
@@ -151,6 +168,20 @@ class Detector(ABC):
         ``out`` (from ``allocate()``) receives array fields in place, to avoid allocations.
         """
 
+    def read_batch(self, shots: np.ndarray, out: dict[str, np.ndarray]) -> None:
+        """Read N shots (a 1-D ``SHOT_DTYPE`` array) into row i of every ``out[field]``.
+
+        ``out`` maps every field name to an array of shape ``(N, *field.shape)`` (``(N,)`` for a
+        scalar) and the field's dtype; it may be a strided or unaligned view (columns of a batch
+        of dgrams): it is written in place, never rebound. Row i equals ``read(shot_i)``. This
+        default reads shot by shot; kinds that matter at high rate override it.
+        """
+        self._check_batch(shots, out)
+        scratch = self.allocate()
+        for i, rec in enumerate(shots):
+            for name, value in self.read(Shot.from_record(rec), scratch).items():
+                out[name][i] = value
+
     def prepare(self) -> None:  # noqa: B027 (optional hook, a no-op for light detectors)
         """Do the heavy, deterministic precomputation now instead of on the first read."""
 
@@ -175,6 +206,21 @@ class Detector(ABC):
         return asdict(self.params)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _check_batch(self, shots: np.ndarray, out: dict[str, np.ndarray]) -> None:
+        """ValueError unless ``shots`` is a 1-D SHOT_DTYPE array and ``out`` fits it."""
+        if shots.dtype != SHOT_DTYPE or shots.ndim != 1:
+            raise ValueError(f"{self.det_name}: shots must be a 1-D SHOT_DTYPE array")
+        n = shots.shape[0]
+        for spec in self.fields:
+            buf = out.get(spec.name)
+            if buf is None:
+                raise ValueError(f"{self.det_name}: out has no field {spec.name!r}")
+            if buf.shape != (n, *spec.shape) or buf.dtype != spec.dtype:
+                raise ValueError(
+                    f"{self.det_name}: out[{spec.name!r}] must be {spec.dtype} "
+                    f"{(n, *spec.shape)}, got {buf.dtype} {buf.shape}"
+                )
+
     def _buffer(self, out: dict[str, np.ndarray] | None, spec: FieldSpec) -> np.ndarray:
         if out is None:
             return np.empty(spec.shape, spec.dtype)

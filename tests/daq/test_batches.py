@@ -170,3 +170,18 @@ def test_rows_record_exactly_as_single_dgrams(tmp_path: Path) -> None:
         assert a[0].read_bytes() == b[0].read_bytes()
     (big,) = sorted((tmp_path / "rows" / "x" / "xtc").glob("*.xtc2"))
     assert [bytes(d.memoryview()) for d in read_dgrams(big)] == events
+
+
+def test_a_batch_with_a_bad_row_joins_the_pending_batch_event_by_event() -> None:
+    clock = Clock()
+    eb = EventBuilder(7, {0: [1, 2]}, timeout=1.0, clock=clock)
+    eb.add_batch(1, np.array([10, 12], np.uint64), rows_for(1, [10, 12]))
+    rows2 = rows_for(2, [10, 12])
+    rows2[1, 24:28] = rows2[1, 24:28].view("<u4") + 1  # row 1 claims another node's segment
+    out = eb.add_batch(2, np.array([10, 12], np.uint64), rows2)
+    assert [e.key for e in out] == [10]
+    assert flat(out) == one_at_a_time([10])
+    assert eb.counters.malformed == 1
+    clock.t = 2.0
+    (late,) = eb.poll()
+    assert isinstance(late, BuiltEvent) and late.key == 12 and late.missing == (2,)
