@@ -10,8 +10,8 @@ import time
 
 from ._common import Result, machine
 
-SUITES = ["bench_xtc", "bench_shmem", "bench_ami", "bench_daq", "bench_calib", "bench_gui",
-          "bench_offline"]
+SUITES = ["bench_xtc", "bench_shmem", "bench_ami", "bench_sim_batch", "bench_daq", "bench_calib",
+          "bench_gui", "bench_offline"]
 
 
 def main(argv: list[str] | None = None) -> int:
