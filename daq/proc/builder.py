@@ -144,6 +144,7 @@ class BuilderProcess:
                 "depth": self.eb.depth, "partial": len(self.partial),
                 "kernel_drops": drops,
                 "run": self.recorder.run if self.recorder else None,
+                "disk_wait": round(self.recorder.disk_wait, 3) if self.recorder else 0.0,
                 "recording_error": self.recorder.failed if self.recorder else None}
 
     def on_expect(self, body: dict[str, Any], link: ControlLink) -> None:

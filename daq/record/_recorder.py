@@ -53,6 +53,7 @@ class Recorder:
         self._configure: bytes | None = None
         self._decoder = Decoder()
         self.bytes = 0
+        self._disk_wait = 0.0  # of closed runs
         self.files: list[Path] = []
 
     def put(self, dgram: Dgram) -> None:
@@ -72,6 +73,7 @@ class Recorder:
             self._fail(f"cannot write run {self.run}: {exc}")
         self.bytes += dgram.size
         if service == TransitionId.EndRun:
+            self._disk_wait += self.writer.disk_wait
             try:
                 self.files = self.writer.close(complete=True)
             except OSError as exc:
@@ -79,6 +81,11 @@ class Recorder:
             log.info("run %s stream %d closed: %s", self.run, self.stream,
                      ", ".join(p.name for p in self.files))
             self.writer = None
+
+    @property
+    def disk_wait(self) -> float:
+        """Seconds this recorder waited for the disk (all direct-I/O buffers busy), all runs."""
+        return self._disk_wait + (self.writer.disk_wait if self.writer is not None else 0.0)
 
     def put_rows(self, rows: np.ndarray) -> None:
         """A built batch of L1Accepts: appended with one write to each file."""

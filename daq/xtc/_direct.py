@@ -23,6 +23,7 @@ import mmap
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 
 from ._writer import Part
@@ -41,6 +42,7 @@ class DirectOut:
         self.path = path
         self.size = 0  #: logical size: bytes appended so far
         self.direct = False  #: whether the file system accepted O_DIRECT
+        self.waited = 0.0  #: seconds the caller waited for a free staging buffer (disk bound)
         self._bytes = buffer_bytes
         self._n = buffers
         self._fd = self._tail_fd = -1
@@ -153,7 +155,12 @@ class DirectOut:
 
     def _take_buffer(self) -> None:
         try:
-            self._cur = self._free.get(timeout=_WAIT_FREE)
+            try:
+                self._cur = self._free.get_nowait()
+            except queue.Empty:  # every buffer is with the disk: wait (and count it)
+                t0 = time.monotonic()
+                self._cur = self._free.get(timeout=_WAIT_FREE)
+                self.waited += time.monotonic() - t0
         except queue.Empty:
             raise OSError(errno.ETIMEDOUT, f"cannot write {self.path}: the disk accepted "
                           f"nothing for {_WAIT_FREE:.0f} s") from None

@@ -103,6 +103,7 @@ class StreamWriter:
         self.events = 0
         self.closed_chunks: list[Path] = []
         self.direct = direct  #: big files through O_DIRECT staging buffers (see ``_direct``)
+        self._disk_wait = 0.0  # of closed chunks
         self._smd_gen = SmdGenerator(inline_limit)
         self._chunkinfo = chunkinfo_names(RECORDER_NODE_BASE + stream)
         self._big: _Out | DirectOut | None = None
@@ -116,6 +117,11 @@ class StreamWriter:
     @property
     def smd_path(self) -> Path:
         return smd_dir(self.root, self.expt) / smd_name(self.expt, self.run, self.stream)
+
+    @property
+    def disk_wait(self) -> float:
+        """Seconds spent waiting for the disk (direct I/O staging buffers all busy)."""
+        return self._disk_wait + (self._big.waited if isinstance(self._big, DirectOut) else 0.0)
 
     @property
     def bytes_written(self) -> int:
@@ -205,6 +211,8 @@ class StreamWriter:
     def _next_chunk(self) -> None:
         assert self._big is not None
         self._big.close()
+        if isinstance(self._big, DirectOut):
+            self._disk_wait += self._big.waited
         final = Path(str(self._big.path)[: -len(INPROGRESS)])
         os.rename(self._big.path, final)
         self.closed_chunks.append(final)
