@@ -393,7 +393,15 @@ class EventBuilder:
         first = ev.parts[min(ev.parts)] if ev.parts else None
         size = 24 + sum(p.size - 24 for p in ev.parts.values()) + 12 * len(missing)
         pool = self.pool
-        out = bytearray(size) if pool is None else pool.get(size)
+        inplace = None
+        if pool is not None and len(ev.parts) == 1 and not missing:
+            (only,) = ev.parts.values()
+            buf = only.buf
+            if isinstance(buf, memoryview) and not buf.readonly and only.offset == 0 \
+                    and len(buf) == size:
+                inplace = only  # one contribution: its dgram becomes the event's, header only
+        out = (bytearray(size) if pool is None else pool.get(size)) if inplace is None \
+            else inplace.buf
         damage = 0
         groups = 0
         sync = 0
@@ -406,10 +414,11 @@ class EventBuilder:
                 self._missed[n] = self._missed.get(n, 0) + 1
                 c.missing_by_node[n] = c.missing_by_node.get(n, 0) + 1
                 continue
-            body = part.memoryview()[24:]
-            out[pos : pos + len(body)] = body
-            pos += len(body)
             damage |= part.damage | _segment_damage(part)
+            body = part.memoryview()[24:]
+            if part is not inplace:
+                out[pos : pos + len(body)] = body
+            pos += len(body)
             groups |= part.readout_groups
             if first is not None and part.timestamp != first.timestamp:
                 sync = _OUT_OF_SYNCH
@@ -429,7 +438,8 @@ class EventBuilder:
                          size - 12)
         if pool is not None:
             for part in ev.parts.values():
-                pool.put(part.buf)
+                if part is not inplace:
+                    pool.put(part.buf)
             ev.parts.clear()
         return BuiltEvent(ev.key, ev.service, out, missing, pool)
 

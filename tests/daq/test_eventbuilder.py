@@ -258,3 +258,19 @@ def test_pool_ignores_foreign_and_small_buffers() -> None:
     pool.put(big)
     again = pool.get(3000)  # fits (between the size and twice the size)
     assert len(again) == 3000 and pool.reused == 1
+
+
+def test_a_single_contribution_becomes_its_event_in_place() -> None:
+    """A one-node event reuses the contribution's pooled buffer (only the header changes)."""
+    pool = BufferPool(min_size=1 << 10)
+    clock = Clock()
+    pooled = EventBuilder(3, {0: [1]}, timeout=1.0, clock=clock, pool=pool)
+    plain = EventBuilder(3, {0: [1]}, timeout=1.0, clock=clock)
+    for key in range(10, 15):
+        contribution = _big_contrib(1, key, pool)
+        (ev,) = pooled.add(1, key, contribution)
+        assert ev.data is contribution.buf  # no copy
+        (want,) = plain.add(1, key, _big_contrib(1, key, BufferPool()))
+        assert bytes(ev.data) == bytes(want.data)
+        ev.release()
+    assert pool.allocated == 1 and pool.reused == 4
