@@ -6,7 +6,7 @@ by both the live monitor and offline analysis. Names follow psana where users kn
 
 from ._calibrator import Calibrator, apply_common_mode, split_gain
 from ._dark import DarkAccumulator, DarkStats, DarkThresholds, dark_constants
-from ._darks import DarkRun, process_dark
+from ._darks import DarkRun, process_dark, process_dark_stages
 from ._default_geometry import default_geometry, default_geometry_text
 from ._detectors import DETECTORS, CommonMode, DetectorSpec, detector_spec
 from ._diff import ConstantsDiff, diff_constants
@@ -61,6 +61,7 @@ __all__ = [
     "good_pixels",
     "parse_text_array",
     "process_dark",
+    "process_dark_stages",
     "read_constants",
     "segment_type",
     "split_gain",

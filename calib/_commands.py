@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from daq.xtc._files import parse_name
+
 from ._calibrator import Calibrator
 from ._dark import DarkThresholds
-from ._darks import process_dark
+from ._darks import pick_detector, process_dark, process_dark_stages
 from ._detectors import DETECTORS, DetectorSpec
 from ._diff import diff_constants
 from ._errors import CalibError
@@ -40,14 +43,26 @@ def store_of(args: argparse.Namespace) -> CalibStore:
     raise CliError("give --calib-dir, or --exp (the store is then DIR/EXP/calib)")
 
 
-def run_index(args: argparse.Namespace) -> RunIndex:
+def run_indexes(args: argparse.Namespace) -> list[tuple[str, RunIndex]]:
+    """(label, index) of each run given: ``--exp`` with one or more ``--run``, or ``--files``
+    (grouped by the run number in their names when they hold several runs)."""
     if args.files:
         if args.exp:
             raise CliError("give --files or --exp/--run, not both")
-        return RunIndex.from_files(args.files)
-    if not args.exp or args.run is None:
+        runs: dict[int | None, list[str]] = {}
+        for f in args.files:
+            info = parse_name(f)
+            runs.setdefault(None if info is None else info.run, []).append(f)
+        if len(runs) == 1 or None in runs:
+            return [(" ".join(args.files), RunIndex.from_files(args.files))]
+        return [(f"run {r}", RunIndex.from_files(fs)) for r, fs in sorted(runs.items())]
+    if not args.exp or not args.run:
         raise CliError("give --exp and --run (with --dir), or --files")
-    return RunIndex.from_run(args.dir, args.exp, args.run, include_inprogress=args.inprogress)
+    if len(set(args.run)) != len(args.run):
+        raise CliError(f"--run lists a run twice: {' '.join(map(str, args.run))}")
+    return [(f"run {r}", RunIndex.from_run(args.dir, args.exp, r,
+                                           include_inprogress=args.inprogress))
+            for r in args.run]
 
 
 def det_type_of(store: CalibStore, det: str, given: str | None) -> str:
@@ -94,20 +109,35 @@ def _stats_line(arr: np.ndarray) -> str:
 def cmd_darks(args: argparse.Namespace) -> int:
     comm = world(args.mpi)
     rank = 0 if comm is None else comm.Get_rank()
-    index = run_index(args)
+    runs_given = run_indexes(args)
+    labels = [label for label, _ in runs_given]
+    indexes = [index for _, index in runs_given]
     store = store_of(args) if args.deploy else None
-    runs = _deploy_runs(args, index) if args.deploy else None
+    runs = _deploy_runs(args, indexes) if args.deploy else None
     th = DarkThresholds(dead_rms=args.dead_rms, noisy_rms=args.noisy_rms,
                         hot_sigma=args.hot_sigma, cold_sigma=args.cold_sigma,
-                        saturation=args.saturation, per_segment=args.per_segment)
+                        saturation=args.saturation, per_segment=args.per_segment,
+                        off_stage=args.off_stage)
     if args.block_size < 1:
         raise CliError("--block-size must be >= 1")
-    result = process_dark(index, args.det, thresholds=th, max_events=args.max_events,
-                          block_size=args.block_size, comm=comm)
+    if args.threads < 0:
+        raise CliError("--threads must be >= 0 (0: one per core)")
+    threads = args.threads or _cores_per_rank(comm)
+    opts: dict[str, Any] = dict(thresholds=th, max_events=args.max_events,
+                                block_size=args.block_size, comm=comm, threads=threads)
+    name, det_type = pick_detector(indexes[0], args.det)
+    if det_type in DETECTORS and DETECTORS[det_type].gain_switching:
+        result = process_dark_stages(indexes, args.det, labels=labels, **opts)
+    elif len(indexes) != 1:
+        raise CliError(f"{name} ({det_type}) takes one dark run, not {len(indexes)} (only "
+                       "gain-switching detectors take one per gain stage)")
+    else:
+        result = process_dark(indexes[0], args.det, **opts)
     if rank != 0 or result is None:
         return 0
     ranks = "" if comm is None else f" on {comm.Get_size()} MPI ranks"
-    print(f"dark run: {len(index)} events in {len(index.streams)} stream(s){ranks}")
+    for label, index in runs_given:
+        print(f"dark {label}: {len(index)} events in {len(index.streams)} stream(s){ranks}")
     print(result.summary())
     if args.out:
         arrays: dict[str, Any] = {"det_name": result.det_name, "det_type": result.det_type,
@@ -123,20 +153,30 @@ def cmd_darks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cores_per_rank(comm: Any) -> int:
+    """CPU cores this process may use, divided among the MPI ranks (assumed on one node)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // (1 if comm is None else comm.Get_size()))
+
+
 def _describe(args: argparse.Namespace) -> str:
-    return f"{args.exp} run {args.run}" if args.exp else " ".join(args.files)
+    if not args.exp:
+        return " ".join(args.files)
+    return f"{args.exp} run{'s' if len(args.run) > 1 else ''} {' '.join(map(str, args.run))}"
 
 
-def _deploy_runs(args: argparse.Namespace, index: RunIndex) -> RunRange:
+def _deploy_runs(args: argparse.Namespace, indexes: list[RunIndex]) -> RunRange:
+    """``--runs``, else from the first dark run on (the lowest run number)."""
     if args.runs:
         return RunRange.parse(args.runs)
-    run = args.run
-    if run is None:
-        info = index.run_info()
-        run = None if info is None else info[1]
-    if run is None:
-        raise CliError("the files record no run number: give --runs B-E")
-    return RunRange(run, None)
+    numbers: list[int] = list(args.run or [])
+    if not numbers:
+        for index in indexes:
+            info = index.run_info()
+            if info is None:
+                raise CliError("the files record no run number: give --runs B-E")
+            numbers.append(info[1])
+    return RunRange(min(numbers), None)
 
 
 # -- deploy ------------------------------------------------------------------------------------

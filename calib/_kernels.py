@@ -18,27 +18,12 @@ from numba import njit, prange
 
 from ._select import _median
 
+# numba's on-disk cache is keyed on the text of this file alone, not on the modules it inlines:
+# bump this after editing calib/_select.py so that cached kernels are compiled again.
+SELECT_REVISION = 2
+
 MODE_ROWS, MODE_COLS, MODE_BANKS = 1, 2, 4
 JUNGFRAU_DATA_MASK = 0x3FFF
-
-
-# -- dark-run statistics --------------------------------------------------------------------------
-@njit(cache=True)
-def welford_update(frame, n, mean, m2):
-    """Add ``frame`` (flat) as the ``n``-th event (1-based) to the running mean and M2 (float64)."""
-    inv = 1.0 / n
-    for i in range(np.uint64(frame.size)):  # unsigned: no wrap-around test, vectorised (3x)
-        x = np.float64(frame[i])
-        d = x - mean[i]
-        mean[i] += d * inv
-        m2[i] += d * (x - mean[i])
-
-
-def welford_update_ref(frame: np.ndarray, n: int, mean: np.ndarray, m2: np.ndarray) -> None:
-    x = frame.astype(np.float64)
-    d = x - mean
-    mean += d * (1.0 / n)
-    m2 += d * (x - mean)
 
 
 # -- common mode and calibration ------------------------------------------------------------------
@@ -191,7 +176,92 @@ def _calibrate_rows(raw, ped, gm, cmok, out, bits, s, r0, nrows, R, C, bc, mode,
                          use_mean, switching, buf, tmp, state, finish, npix)
 
 
+@njit(cache=True)
+def _row_statistic(buf, n, nok, s16, npixmin, cormax, use_mean, tmp, state):
+    """Common mode of one gathered row (see :func:`_group_cm`): 0 when skipped. Compiled once
+    and called (not inlined): the median is large code and inlining it twice more tripled the
+    compile time for no speed."""
+    if nok <= npixmin:
+        return np.float32(0.0)
+    if use_mean:
+        acc = 0.0
+        for i in range(n):
+            if buf[i] < np.inf:
+                acc += buf[i]
+        cm = np.float32(acc / nok)
+    else:
+        cm = _median(buf, n, nok, (s16 / 16.0) / nok, tmp, state)
+    return cm if abs(cm) < cormax else np.float32(0.0)
+
+
 @njit(cache=True, inline="always")
+def _fused_row(raw, ped, gm, cmok, out, start, n, rows, cormax, npixmin, thr, use_mean, buf,
+               tmp, state):
+    """One bank row of a detector without gain switching, each pixel read once from memory.
+
+    Pass 1 writes ``raw - ped`` to the row of ``out`` and gathers the eligible values (the
+    rest +inf) into ``buf``; the row's statistic follows; pass 2 applies ``(v - cm) * gm``
+    while the row is still in L1. Same arithmetic as :func:`_gather`, :func:`_group_cm` and
+    :func:`_finish`, so the same bits.
+    """
+    end = start + n
+    r, p, g, o = raw[start:end], ped[start:end], gm[start:end], out[start:end]
+    if rows:
+        ok = cmok[start:end]
+        nok = np.int32(0)
+        s16 = np.int32(0)  # 16 x the sum, only to steer the median: wrapping is harmless
+        for j in range(n):
+            v = np.float32(r[j]) - p[j]
+            o[j] = v
+            e = (ok[j] != 0) & (v <= thr)
+            buf[j] = v if e else np.float32(np.inf)
+            nok = np.int32(nok + np.int32(e))
+            s16 = np.int32(s16 + (np.int32(v * np.float32(16.0)) if e else np.int32(0)))
+        cm = _row_statistic(buf, np.int64(n), np.int64(nok), np.int64(s16), npixmin, cormax,
+                            use_mean, tmp, state)
+        for j in range(n):
+            o[j] = (o[j] - cm) * g[j]
+    else:  # no common mode: one pass
+        for j in range(n):
+            o[j] = (np.float32(r[j]) - p[j]) * g[j]
+
+
+@njit(cache=True, inline="always")
+def _fused_row_switching(bits, ped, gm, cmok, out, start, n, npix, rows, cormax, npixmin, thr,
+                         use_mean, buf, tmp, state):
+    """:func:`_fused_row` for Jungfrau raw data: pedestal and gain of each pixel's gain range,
+    common mode from and on G0 pixels only, 0 for the invalid gain code."""
+    end = start + n
+    b, o, ok = bits[start:end], out[start:end], cmok[start:end]
+    p0, p1, p2 = ped[start:end], ped[npix + start:npix + end], ped[2 * npix + start:2 * npix + end]
+    nok = np.int32(0)
+    s16 = np.int32(0)  # 16 x the sum, only to steer the median: wrapping is harmless
+    for j in range(n):
+        gi = _gain_index(b[j])
+        d = np.float32(np.int64(b[j]) & JUNGFRAU_DATA_MASK)
+        pj = p0[j] if gi == 0 else (p1[j] if gi == 1 else p2[j])
+        v = np.float32(0.0) if gi < 0 else d - pj
+        o[j] = v
+        e = (ok[j] != 0) & (v <= thr) & (gi == 0)
+        buf[j] = v if e else np.float32(np.inf)
+        nok = np.int32(nok + np.int32(e))
+        s16 = np.int32(s16 + (np.int32(v * np.float32(16.0)) if e else np.int32(0)))
+    cm = np.float32(0.0)
+    if rows:
+        cm = _row_statistic(buf, np.int64(n), np.int64(nok), np.int64(s16), npixmin, cormax,
+                            use_mean, tmp, state)
+    g0, g1, g2 = gm[start:end], gm[npix + start:npix + end], gm[2 * npix + start:2 * npix + end]
+    for j in range(n):
+        gi = _gain_index(b[j])
+        if gi < 0:
+            o[j] = 0.0
+        elif gi == 0:
+            o[j] = (o[j] - cm) * g0[j]
+        else:
+            o[j] *= g1[j] if gi == 1 else g2[j]
+
+
+@njit(cache=True)
 def _calibrate_units(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr,
                      use_mean, switching, buf, tmp, state, u0, u1):
     """Work units u0 .. u1 of :func:`calibrate`: unit u is bank row ``u % (R / br)`` of
@@ -202,21 +272,33 @@ def _calibrate_units(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmi
     nb = R // br
     bits = raw.view(np.uint16) if switching else np.zeros(1, np.uint16)
     finish = mode >= 0  # a plain bool, not a literal: one compiled common_mode_bank for all
-    # Without bank or column stages the rows are independent: take a few rows at a time so that
-    # the data stay in cache between the passes (a whole CSPAD bank and its constants do not).
-    step = np.uint64(16) if (mode & (MODE_BANKS | MODE_COLS)) == 0 else br
+    fused = (mode & (MODE_BANKS | MODE_COLS)) == 0  # rows only, or none: row by row
+    rows = (mode & MODE_ROWS) != 0
     for u in range(np.uint64(u0), np.uint64(u1)):
-        s, b0 = u // nb, (u % nb) * br
-        for r0 in range(b0, b0 + br, step):
-            _calibrate_rows(raw, ped, gm, cmok, out, bits, s, r0, min(step, b0 + br - r0),
-                            R, C, bc, mode, cormax, npixmin, thr, use_mean, switching, buf,
-                            tmp, state, finish, npix)
+        if fused:
+            first = (u // nb * R + (u % nb) * br) * C
+            for r in range(br):
+                for c0 in range(np.uint64(0), C, bc):
+                    start = first + r * C + c0
+                    if switching:
+                        _fused_row_switching(bits, ped, gm, cmok, out, start, bc, npix, rows,
+                                             cormax, npixmin, thr, use_mean, buf, tmp, state)
+                    else:
+                        _fused_row(raw, ped, gm, cmok, out, start, bc, rows, cormax, npixmin,
+                                   thr, use_mean, buf, tmp, state)
+        else:  # bank or column stages: bank by bank
+            _calibrate_rows(raw, ped, gm, cmok, out, bits, u // nb, (u % nb) * br, br, R, C,
+                            bc, mode, cormax, npixmin, thr, use_mean, switching, buf, tmp, state,
+                            finish, npix)
 
 
 @njit(cache=True)
 def calibrate(raw, ped, gm, cmok, out, shape, banks, mode, cormax, npixmin, thr, use_mean,
               switching, buf, tmp, state):
-    """Full calibration ``out = (raw - ped[g]) -> common mode -> * gm[g]``, bank by bank.
+    """Full calibration ``out = (raw - ped[g]) -> common mode -> * gm[g]``.
+
+    Common mode per row only (or none) goes row by row, each pixel read once from memory
+    (:func:`_fused_row`); bank or column stages go bank by bank (:func:`common_mode_bank`).
 
     Flat arrays: raw, cmok, out (N,); ped, gm (G * N,) float32, G = 1, or 3 when ``switching``
     (Jungfrau: raw is uint16 with the gain bits; data = raw & 0x3FFF; the invalid gain gives 0).

@@ -57,19 +57,21 @@ def world(mode: str = "auto") -> Any | None:
 def send_arrays(comm: Any, header: dict[str, Any], arrays: list[np.ndarray], dest: int,
                 tag: int = 7) -> None:
     """A small header of plain ints, strings and lists (mpi4py's generic ``send``), then each
-    array as a raw float64 buffer (``Send``: bulk data are never pickled)."""
-    comm.send({**header, "n_arrays": len(arrays), "sizes": [a.size for a in arrays]},
-              dest=dest, tag=tag)
-    for a in arrays:
-        comm.Send(np.ascontiguousarray(a, dtype=np.float64), dest=dest, tag=tag + 1)
+    array as a raw buffer of its own dtype (``Send``: bulk data are never pickled, integers
+    stay exact)."""
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
+    comm.send({**header, "n_arrays": len(flat), "sizes": [a.size for a in flat],
+               "dtypes": [a.dtype.str for a in flat]}, dest=dest, tag=tag)
+    for a in flat:
+        comm.Send(a, dest=dest, tag=tag + 1)
 
 
 def recv_arrays(comm: Any, source: int, tag: int = 7) -> tuple[dict[str, Any], list[np.ndarray]]:
     """The counterpart of :func:`send_arrays`."""
     header = comm.recv(source=source, tag=tag)
     arrays = []
-    for size in header["sizes"]:
-        buf = np.empty(int(size), np.float64)
+    for size, dtype in zip(header["sizes"], header["dtypes"], strict=True):
+        buf = np.empty(int(size), np.dtype(dtype))
         comm.Recv(buf, source=source, tag=tag + 1)
         arrays.append(buf)
     return header, arrays

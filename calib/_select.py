@@ -4,11 +4,14 @@ A common-mode group (a bank row of 194 pixels for CSPAD) is too small for a sort
 are too many of them (11,840 per CSPAD event) for a branchy quickselect (~3 us each here). The
 median is found instead with a few passes that LLVM vectorises:
 
-1. counting passes move an estimate (about the mean) to the median rank by the secant method on
-   the empirical distribution;
-2. small groups (<= 256 values) then step from value to neighbouring value on integer keys (the
-   float bits made order-preserving: integer min/max vectorise, float ones do not without
-   fastmath); large groups (banks) copy a narrow window of values and narrow it again.
+1. counting passes (#values below a pivot) move a pivot from about the mean by the secant method
+   on the empirical distribution until it has exactly the right number of values below it: then
+   one more pass takes the values on either side of the pivot (on integer keys: the float bits
+   made order-preserving, whose min/max vectorise where float ones do not without fastmath),
+   which are the middle order statistics (small groups, <= 256 values);
+2. if that takes too long (ties, odd distributions), small groups step from value to
+   neighbouring value instead; large groups (banks) copy a narrow window of values and narrow it
+   again.
 
 Ineligible pixels are stored as +inf, so gathering a group needs no compaction. The result is
 exactly ``np.median`` (the mean of the two middle values for an even count) whatever the
@@ -194,6 +197,61 @@ def _walk(buf, n, kl, kh, x, tmp):
 
 
 @njit(cache=True, inline="always")
+def _count_lt(src, n, x):
+    """#(v < x) over src[:n]."""
+    lt = np.int32(0)
+    for i in range(n):
+        lt = np.int32(lt + np.int32(src[i] < x))
+    return np.int64(lt)
+
+
+@njit(cache=True, inline="always")
+def _neighbours(bits, n, y):
+    """The largest key below y and the smallest key at or above y over the float bits
+    bits[:n] (keys made on the fly; selects written as bit masks, which vectorise)."""
+    lowest = np.int32(-0x80000000)
+    highest = np.int32(0x7FFFFFFF)
+    below = lowest
+    above = highest
+    for i in range(np.uint64(n)):
+        k = _key(bits[i])
+        c = np.int32(-np.int32(k < y))  # all ones where k < y
+        below = max(below, np.int32((k & c) | (lowest & ~c)))
+        above = min(above, np.int32((k & ~c) | (highest & c)))
+    return below, above
+
+
+@njit(cache=True, inline="always")
+def _pivot_search(buf, n, kl, kh, mu, slope, tmp):
+    """(found, lo, hi, slope): order statistics kl and kh = kl or kl + 1 of buf[:n], from a
+    pivot with kh <= #(values below it) <= kl + 1 and the values either side of it.
+
+    Each secant step aims at the middle of the acceptable ranks; ``slope`` (values per unit)
+    is refined on the way. Gives up (found False) after 10 counting passes."""
+    lo_ok, hi_ok = kh, kl + 1
+    target = 0.5 * (lo_ok + hi_ok) - 0.5  # as a continuous rank: #below - 0.5
+    x = np.float32(mu)
+    lt = _count_lt(buf, n, x)
+    for _ in range(10):
+        if lo_ok <= lt <= hi_ok:
+            slot = tmp[n:n + 1]  # float <-> key through one scratch word
+            slot[0] = x
+            below, above = _neighbours(buf.view(np.int32), n, _key(slot.view(np.int32)[0]))
+            slot.view(np.int32)[0] = _key(below if lt > kl else above)
+            lo = slot[0]
+            slot.view(np.int32)[0] = _key(above if lt <= kh else below)
+            return True, lo, slot[0], slope
+        x2 = np.float32(np.float64(x) + (target - (lt - 0.5)) / slope)
+        if x2 == x:
+            break
+        lt2 = _count_lt(buf, n, x2)
+        if lt2 != lt:
+            slope = max((lt2 - lt) / (np.float64(x2) - np.float64(x)), 1e-3 * slope)
+        x, lt = x2, lt2
+    return False, np.float32(0.0), np.float32(0.0), slope
+
+
+@njit(cache=True, inline="always")
 def _median(buf, n, nok, mu, tmp, state):
     """Median of the ``nok`` finite values of buf[:n] (the rest are +inf); reorders buf.
 
@@ -210,6 +268,11 @@ def _median(buf, n, nok, mu, tmp, state):
         sig = max(np.sqrt(q / nok), 1e-6 * (abs(mu) + 1.0))
     kl = (nok - 1) // 2
     kh = nok // 2
+    if n <= 256:
+        found, lo, hi, slope = _pivot_search(buf, n, kl, kh, mu, 0.4 * nok / sig, tmp)
+        if found:
+            state[0] = 0.9 * sig + 0.1 * min(max(0.4 * nok / slope, 0.5 * sig), 2.0 * sig)
+            return np.float32((np.float64(lo) + np.float64(hi)) * 0.5)
     target = 0.5 * (kl + kh) + 0.5
     slope = 0.4 * nok / sig  # values per unit near the centre of a Gaussian
     x = np.float32(mu)

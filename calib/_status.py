@@ -9,7 +9,8 @@ import numpy.typing as npt
 
 
 class StatusBit(enum.IntFlag):
-    """Why a pixel is bad. Bits 0-4 follow the project convention; COLD is an addition."""
+    """Why a pixel is bad. Bits 0-4 follow the project convention; COLD and BAD_GAIN are
+    additions."""
 
     DEAD = 1 << 0  # no response: rms ~ 0 (stuck) in the dark run
     HOT = 1 << 1  # pedestal far above the detector median
@@ -17,6 +18,7 @@ class StatusBit(enum.IntFlag):
     SATURATED = 1 << 3  # dark level at or above the saturation level
     USER = 1 << 4  # masked by hand
     COLD = 1 << 5  # pedestal far below the detector median
+    BAD_GAIN = 1 << 6  # gain switching: often in another gain stage in its stage's dark run
 
 
 ALL_STATUS_BITS = 0xFFFF_FFFF_FFFF_FFFF

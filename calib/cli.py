@@ -3,6 +3,7 @@
 ::
 
     calib darks (--exp E --run R [--dir ROOT] | --files F...) [--det NAME] [--deploy]
+    calib darks --exp E --run R0 R1 R2 --det jungfrau      # one dark run per gain stage
     mpiexec -n 4 python -m calib darks ...        # same constants, events split over ranks
     calib deploy FILE --det NAME [--type T] [--ctype C] --runs 12-end
     calib show DET --run R
@@ -32,12 +33,16 @@ def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-dir", help="constants store (default: ROOT/EXP/calib with --exp)")
 
 
-def _add_run(p: argparse.ArgumentParser, required_run: bool = False) -> None:
+def _add_run(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--exp", help="experiment name")
-    g.add_argument("--run", type=int, required=required_run, help="run number")
+    g.add_argument("--run", type=int, nargs="+", metavar="RUN",
+                   help="run number; a gain-switching detector (Jungfrau) takes three, one "
+                        "dark run per gain stage, in any order")
     g.add_argument("--dir", default="data", help="data root (default %(default)s)")
-    g.add_argument("--files", nargs="+", help="XTC2 chunks instead of --exp/--run")
+    g.add_argument("--files", nargs="+",
+                   help="XTC2 chunks instead of --exp/--run (chunks of several runs are "
+                        "grouped by the run number in their names)")
     g.add_argument("--inprogress", action="store_true",
                    help="also read .inprogress files (a run still being written)")
 
@@ -53,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--det", help="detector name (default: the run's only area detector)")
     p.add_argument("--max-events", type=int, help="use the first N events of the run")
     p.add_argument("--block-size", type=int, default=64,
-                   help="events per accumulator block: the unit split between MPI ranks")
+                   help="events per batch of the sums: the unit split between MPI ranks")
+    p.add_argument("--threads", type=int, default=0,
+                   help="numba threads per process for the sums (default 0: the CPU cores "
+                        "this process may use, shared among the MPI ranks)")
     t = p.add_argument_group("bad-pixel thresholds")
     t.add_argument("--dead-rms", type=float, default=d.dead_rms,
                    help="DEAD below this x median rms (default %(default)s)")
@@ -65,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="COLD: pedestal below median - this x spread (default %(default)s)")
     t.add_argument("--saturation", type=float, help="SATURATED: pedestal at or above (ADU)")
     t.add_argument("--per-segment", action="store_true", help="medians per segment")
+    t.add_argument("--off-stage", type=float, default=d.off_stage,
+                   help="gain switching: BAD_GAIN when in another gain stage in more than this "
+                        "fraction of its stage's dark events (default %(default)s)")
     p.add_argument("--deploy", action="store_true", help="write the constants to the store")
     p.add_argument("--runs", help="validity when deploying, e.g. 12-end (default RUN-end)")
     p.add_argument("--fmt", choices=FORMATS, default="data", help="file format when deploying")

@@ -12,14 +12,22 @@ kind          raw shape, dtype       ADC     common-mode banks          default 
 Jungfrau raw values carry the gain stage in bits 15..14 (00 G0, 01 G1, 11 G2) above 14 bits of
 ADC; a pixel switches to G1 above ``switch_kev[0]`` and to G2 above ``switch_kev[1]``. Its gains
 are positive in every stage (the real G1/G2 ADCs count down; calibration is sign-agnostic).
+``gain_mode`` "fixed_g1" or "fixed_g2" holds every pixel in that stage instead (psana's
+FixedGain1/2), which is how the G1 and G2 dark runs of a Jungfrau are recorded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from daq.timing import Shot
 
 from ._area import AreaDetector, AreaModel, AreaParams
 from ._base import ParamError
+from ._kernels import apply_signal, apply_signal_reference, compose_dense, compose_dense_reference
 
 __all__ = [
     "Cspad",
@@ -77,10 +85,14 @@ class Epix100(AreaDetector):
     model = AreaModel("EPIX100A", (704, 768), 1, "<u2", (352, 96), 14, squeeze=True)
 
 
+JUNGFRAU_GAIN_MODES = ("dynamic", "fixed_g1", "fixed_g2")
+
+
 @dataclass(frozen=True)
 class JungfrauParams(AreaParams):
     """Adds the G1/G2 stages: ``stage_pedestals``, ``gain_ratios`` (G0/G1, G1/G2),
-    ``stage_noise`` (rms relative to G0) and the ``switch_thresholds_kev``."""
+    ``stage_noise`` (rms relative to G0), the ``switch_thresholds_kev``, and ``gain_mode``:
+    "dynamic" (switching by signal) or "fixed_g1"/"fixed_g2" (every pixel in that stage)."""
 
     pedestal: float = 3000.0
     pedestal_spread: float = 300.0
@@ -97,9 +109,13 @@ class JungfrauParams(AreaParams):
     gain_ratios: tuple[float, float] = (30.0, 13.0)
     stage_noise: tuple[float, float] = (0.6, 0.4)
     switch_thresholds_kev: tuple[float, float] = (300.0, 9000.0)
+    gain_mode: str = "dynamic"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.gain_mode not in JUNGFRAU_GAIN_MODES:
+            raise ParamError(f"parameter 'gain_mode': expected one of "
+                             f"{', '.join(JUNGFRAU_GAIN_MODES)}, got {self.gain_mode!r}")
         for key in ("stage_pedestals", "gain_ratios", "stage_noise", "switch_thresholds_kev"):
             v = tuple(float(x) for x in getattr(self, key))
             if len(v) != 2 or min(v) <= 0:
@@ -137,6 +153,48 @@ class Jungfrau(AreaDetector):
         gain_bits=(0, 1, 3),
         gain_bit_shift=14,
     )
+    params: JungfrauParams
+
+    @property
+    def fixed_stage(self) -> int:
+        """The gain stage every pixel is held in (1 or 2), or 0 when switching dynamically."""
+        return JUNGFRAU_GAIN_MODES.index(self.params.gain_mode)
+
+    def _compose(
+        self, shot: Shot, out: dict[str, np.ndarray] | None, reference: bool
+    ) -> np.ndarray:
+        stage = self.fixed_stage
+        if stage == 0:
+            return super()._compose(shot, out, reference)
+        m = self._prepare()
+        buf = self._buffer(out, self.fields[0])
+        flat = buf.reshape(-1)
+        cmrow, _, _, sig = self._event(shot)
+        start = m.noise.start(shot.pulse_id)
+        bank = m.noise.bank
+        bw = self.model.bank_shape[1]
+        none = m.ring_adu[:0]  # no dense signal template with several stages
+        dense = compose_dense_reference if reference else compose_dense
+        dense(flat, m.ped[stage], m.rms[stage], bank, start, cmrow, bw, 0, self.adc_max, none,
+              0.0)
+        flat |= np.uint16(self.model.gain_bits[stage] << self.model.gain_bit_shift)
+        if sig.idx.size:
+            if m.scratch is None:
+                m.scratch = np.zeros(self.npix, dtype=np.float64)
+            one = slice(stage, stage + 1)  # the fixed stage only, never switching
+            sparse = apply_signal_reference if reference else apply_signal
+            sparse(flat, sig.idx, sig.kev, m.scratch, m.ped[one], m.rms[one], m.gain[one], bank,
+                   start, cmrow, self.layout.cols, bw, m.thresholds[:0], m.gain_bits[one],
+                   self.model.gain_bit_shift, 0, self.adc_max, none, 0.0)
+        if m.dead_idx.size:
+            flat[m.dead_idx] = self.params.dead_value
+        return buf
+
+    def truth_event(self, shot: Shot) -> dict[str, Any]:
+        out = super().truth_event(shot)
+        if self.fixed_stage:
+            out["signal_stage"] = np.full_like(out["signal_stage"], self.fixed_stage)
+        return out
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,6 @@ from benchmarks import bench_calib
 
 def test_calib_benchmarks_run_quickly() -> None:
     results = bench_calib.run(quick=True)
-    assert len(results) == 6
+    assert len(results) == 8
     for r in results:
         assert r.suite == bench_calib.SUITE and r.value > 0 and r.unit

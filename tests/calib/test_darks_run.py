@@ -148,6 +148,19 @@ def test_single_photon_peak_after_gain(runs: Runs, tmp_path: Path) -> None:
     np.testing.assert_allclose(np.median(k), float(t["photon_energy_kev"]), rtol=0.02)
 
 
+def test_one_dark_run_for_a_detector_without_gain_switching(
+        runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["darks", "--exp", EXPT, "--run", str(DARK_RUN), str(BEAM_RUN), "--dir",
+                 str(runs.root), "--mpi", "off"]) == 1
+    assert "epix (epix100) takes one dark run, not 2" in capsys.readouterr().err
+    out = tmp_path / "one.npz"  # one thread gives the same constants as the default (cores)
+    assert main(["darks", "--exp", EXPT, "--run", str(DARK_RUN), "--dir", str(runs.root),
+                 "--threads", "1", "--out", str(out), "--mpi", "off"]) == 0
+    with np.load(out) as f:
+        for key, value in _dark(runs).items():
+            np.testing.assert_array_equal(f[key], value, err_msg=key)
+
+
 def _mpiexec() -> str | None:
     """mpiexec of the mpich wheel beside this Python, or on PATH; None if mpi4py cannot load
     an MPI library (checked in a child process: MPI is never initialised inside pytest)."""

@@ -39,7 +39,7 @@ def test_dark_run_of_the_simulated_epix100(epix: Epix100, tmp_path: Path) -> Non
     calibrated to keV: the photons are found at their energy, the rest is noise."""
     truth = epix.truth()
     n = 300
-    acc = DarkAccumulator(epix.shape, block_size=100)
+    acc = DarkAccumulator(epix.shape, batch=100)
     for i in range(n):
         acc.add(epix.read(DARK.shot(i))["raw"], index=i)
     ped, rms, status = dark_constants(acc.result())
