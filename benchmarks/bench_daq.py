@@ -146,7 +146,8 @@ def run(quick: bool = False) -> list[Result]:
                         int(rate * (1 if quick else 10)))
             if not _clean(r):
                 break
-            best = r | {"beam": rate}
+            if best is None or r["gbps"] > best["gbps"]:  # a node lagging the beam is slower
+                best = r | {"beam": rate}
         value = best["gbps"] if best else 0.0
         out.append(Result(SUITE, "(b) largest zero-loss big-event rate, cspad, 1 builder",
                           max(value, 1e-9), "GB/s", None if quick else 1.0,
