@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import msgpack
@@ -54,6 +55,7 @@ from ._link import ControlLink
 
 log = logging.getLogger("daq.node")
 SLOW_KINDS = {"epics"}  #: read at SlowUpdate, not per shot
+PIPELINE_BYTES = 1 << 20  #: contributions this big are read in a thread while the last is sent
 WARMUP_SHOT = Shot(pulse_id=1, fiducial=1, seconds=1, nanoseconds=0, counter=0, event_codes=0,
                    readout_groups=1, laser_on=True, xray_on=True, beam_present=True)
 
@@ -71,6 +73,11 @@ class ReadoutNode:
         self.template: DgramTemplate | None = None
         self.bound: Any = None
         self.batch_cap = 1  #: contributions per batch datagram (1: no batching)
+        # big contributions: two buffers, the next shot read in a thread while one is sent
+        self._slots: list[tuple[Any, list[dict[str, np.ndarray]]]] = []
+        self._turn = 0
+        self._reader: ThreadPoolExecutor | None = None
+        self._pending: tuple[Future[None], Any, Shot] | None = None
         self.epoch = -1
         self.configured = False
         self.stop = False
@@ -111,6 +118,14 @@ class ReadoutNode:
                 if f.shape:
                     views[f.name] = self.bound.array(names, f.name)
             det.read(WARMUP_SHOT, out=views)  # compile / load kernels now, not on shot one
+        self._slots = [(self.bound, [views for _, _, views in self.fast])]
+        if self.template.size >= PIPELINE_BYTES:
+            other = self.template.bind()
+            self._slots.append((other, [{f.name: other.array(names, f.name)
+                                         for f in det.fields if f.shape}
+                                        for det, names, _ in self.fast]))
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(1, thread_name_prefix="read")
         net = self.cfg.network
         self.batch_cap = min(net.batch, batch_capacity(net.fragment_size, self.template.size))
         self.configured = True
@@ -148,6 +163,7 @@ class ReadoutNode:
 
     def on_transition(self, sock: socket.socket, tid: int, pulse_id: int, epoch: int,
                       body: dict[str, Any]) -> None:
+        self.flush_pending(sock)  # events go out before the transition that follows them
         if tid == TransitionId.Configure:
             self.epoch = epoch
             t0 = time.monotonic()
@@ -182,6 +198,7 @@ class ReadoutNode:
             for rec in mine:
                 self.on_shot(sock, Shot.from_record(rec))
             return
+        self.flush_pending(sock)  # never read in two threads at once
         nb = self.cfg.builders
         which = mine["counter"] % nb
         for b in range(nb):
@@ -210,14 +227,38 @@ class ReadoutNode:
         self.counters["bytes"] += batch.data.nbytes
 
     def on_shot(self, sock: socket.socket, shot: Shot) -> None:
-        bound = self.bound
+        """Read and send one shot. Big contributions alternate between two buffers: the shot
+        is read in a thread (numba releases the GIL) while the previous one is being sent."""
+        if len(self._slots) < 2:
+            self._fill(self._slots[0], shot)
+            self._send_event(sock, self._slots[0][0], shot)
+            return
+        slot = self._slots[self._turn]
+        self._turn ^= 1
+        assert self._reader is not None
+        future = self._reader.submit(self._fill, slot, shot)
+        self.flush_pending(sock)  # the other buffer; this one was sent before it was refilled
+        self._pending = (future, slot[0], shot)
+
+    def flush_pending(self, sock: socket.socket) -> None:
+        """Send the shot still being read in the thread, if any (before anything else goes)."""
+        if self._pending is not None:
+            future, bound, shot = self._pending
+            self._pending = None
+            future.result()
+            self._send_event(sock, bound, shot)
+
+    def _fill(self, slot: tuple[Any, list[dict[str, np.ndarray]]], shot: Shot) -> None:
+        bound, views_of = slot
         bound.set_time(shot.seconds, shot.nanoseconds)
         bound.set_env(shot.readout_groups)
-        for det, names, views in self.fast:
+        for (det, names, _), views in zip(self.fast, views_of, strict=True):
             values = det.read(shot, out=views)
             for name, value in values.items():
                 if name not in views:
                     bound.set(names, name, value)
+
+    def _send_event(self, sock: socket.socket, bound: Any, shot: Shot) -> None:
         net = self.cfg.network
         dest = (net.builder_group(shot.counter % self.cfg.builders), net.builder_port)
         self.send(sock, dest, TransitionId.L1Accept, shot.pulse_id, bound.view)
@@ -254,6 +295,11 @@ class ReadoutNode:
                         except BlockingIOError:
                             break
                         self.on_datagram(tx, mv, n, link)
+                    if self._pending is not None:  # nothing more queued: send the last read
+                        try:
+                            self.flush_pending(tx)
+                        except Exception as exc:
+                            self._report(link, exc, "L1Accept")
                 now = time.monotonic()
                 if now - last_status > 0.5 or self.report:
                     last_status = now
@@ -262,6 +308,8 @@ class ReadoutNode:
                                          "configured": self.configured,
                                          "kernel_drops": socket_drops(rx)})
         finally:
+            if self._reader is not None:
+                self._reader.shutdown(wait=True)
             rx.close()
             tx.close()
             link.close()
@@ -293,9 +341,11 @@ class ReadoutNode:
                 body = msgpack.unpackb(payload, raw=False)
                 self.on_transition(tx, head.transition, head.pulse_id, head.epoch, body)
         except Exception as exc:  # a detector or encoding failure must be reported, not hidden
-            log.exception("node %d failed on %s", self.node_id,
-                          TransitionId.name_of(head.transition))
-            link.send("error", {"role": "node", "id": self.node_id, "message": str(exc)})
+            self._report(link, exc, TransitionId.name_of(head.transition))
+
+    def _report(self, link: ControlLink, exc: Exception, what: str) -> None:
+        log.error("node %d failed on %s", self.node_id, what, exc_info=exc)
+        link.send("error", {"role": "node", "id": self.node_id, "message": str(exc)})
 
 
 def main(cfg: PartitionConfig, node_id: int) -> int:

@@ -194,8 +194,16 @@ class DirectOut:
                 if self._error is not None:
                     pass  # after an error keep returning buffers so the caller never hangs
                 elif kind == "range":
-                    _pwrite_all(self._fd, memoryview(self._bufs[index])[lo:hi],
-                                self._bases[index] + lo)
+                    data = memoryview(self._bufs[index])[lo:hi]
+                    try:
+                        _pwrite_all(self._fd, data, self._bases[index] + lo)
+                    except OSError as exc:
+                        if exc.errno != errno.EINVAL:
+                            raise
+                        # O_DIRECT refuses a write cut short (e.g. at a file-size limit): the
+                        # ordinary descriptor either writes it or reports the real error
+                        _pwrite_all(self._tail_fd, data, self._bases[index] + lo)
+                    del data
                 else:
                     assert isinstance(extra, bytes)
                     _pwrite_all(self._tail_fd, memoryview(extra), lo)
