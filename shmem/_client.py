@@ -7,7 +7,6 @@ import mmap
 import os
 import select
 import socket
-import struct
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, overload
 
-from daq.xtc import Dgram, TransitionId, TypeId, XtcError
+from daq.xtc import Dgram, TransitionId, XtcError
 
 from ._errors import AttachRefusedError, ServerGoneError, ServerNotFoundError, ShmemError
 from ._layout import (
@@ -41,15 +40,15 @@ from ._layout import (
 )
 from ._proto import MAX_MESSAGE, MODES, WAKE, BadMessageError, decode, encode
 from ._segment import open_readonly
-from ._view import DgramFactory
+from ._view import KEYED, DgramFactory
 
 _L1 = int(TransitionId.L1Accept)
-_HEAD = struct.Struct("<IIIIII")  # ns, s, env, root src, damage | contains << 16, extent
-_PARENT = int(TypeId.Parent)
 SPIN_MIN = 50e-6  # the adaptive spin's bounds (seconds)
 SPIN_MAX = 2e-3
 _REPOLL = 0.05  # a blocked client looks at the ring at least this often (belt and braces)
 _PREEMPTED = 500e-6  # a gap this long in a spin: another task had the CPU (not an interrupt)
+_LOST = {C_DELIVERED: C_OVERWRITTEN, C_TRANSITIONS: C_TSKIPPED}  # if reused while held
+_unpack_keyed = KEYED.unpack_from
 
 
 _new_dgram = object.__new__
@@ -180,14 +179,16 @@ class ShmemClient:
         self._wake_fd = -1
         self._mm: mmap.mmap | None = None
         self._region_mm: mmap.mmap | None = None
-        # unreleased entries in ring order, after the one ``next`` holds (if _cur_pos >= 0)
+        # unreleased entries in ring order, after the one ``next`` holds (if any): _cur is
+        # (its ring position, its slot's seq word, its seq, the counter it goes to if intact)
         self._held: deque[Message | Batch | _Skipped] = deque()
         self._current: Message | None = None
-        self._cur_pos = self._cur_slot = self._cur_seq = -1
+        self._cur: tuple[int, int, int, int] | None = None
         self._fence = threading.Lock()  # see _barrier
         self._fenced = False
-        self._free_checked = 0.0
+        self._free_checked = -1.0  # when _core_free last looked, and what it saw
         self._free = False
+        self._stall_total = 0
         self._gone = False
 
     # ---- life cycle ------------------------------------------------------------------
@@ -282,7 +283,7 @@ class ShmemClient:
     def close(self) -> None:
         """Detach: the server takes back every buffer this client held or had queued."""
         self._current = None
-        self._cur_pos = -1
+        self._cur = None
         self._held.clear()
         if self._sock is not None:
             self._sock.close()
@@ -321,55 +322,62 @@ class ShmemClient:
         """Claim the next ready ring entry: ``(pos, slot, seq, dgram)``, or None if none is
         ready. Entries the server took back are counted and passed over."""
         w = self._words
-        head_word = self._head_word
-        read = self._read
-        passed = 0
-        while (behind := w[head_word] - read) > 0:
-            pos = read
-            if behind > 4:  # (catching up:) an entry already taken back is passed over
-                entry = w[self._ring_base + (pos & self._ring_mask)]  # without a claim
-                slot = entry & SLOT_MASK
-                seq = entry >> 16
-                now_seq = w[self._seq_words[slot]]
-                if now_seq != seq and seq != 1 and now_seq != seq + 1:  # (a verdict)
-                    read += 1
-                    passed += 1
-                    self._bump(C_SKIPPED if slot < self._n_events else C_TSKIPPED)
-                    continue
-            if passed:
-                self._passed(read, passed)
-                passed = 0
-            read += 1
-            self._read = read
-            self._region[C_READ] = read  # claim it, then (after a barrier) check it is ours:
-            self._barrier()              # the server takes back only what is not claimed
-            entry = w[self._ring_base + (pos & self._ring_mask)]
+        while True:
+            read = self._read
+            behind = w[self._head_word] - read
+            if behind <= 0:
+                return None
+            if behind > 4 and self._pass_over(read):  # (catching up)
+                continue
+            self._read = read + 1
+            self._region[C_READ] = read + 1  # claim it, then (after a barrier) check it is
+            if self._fenced:                 # ours: the server takes back only what is not
+                self._fenced = False         # claimed (_barrier, inlined)
+                self._fence.release()
+            else:
+                self._fenced = True
+                self._fence.acquire()
+            entry = w[self._ring_base + (read & self._ring_mask)]
             slot = entry & SLOT_MASK
             seq = entry >> 16
             sw = self._seq_words[slot]
             if w[sw] == seq:  # neither taken back from us (entry) nor from all (seq)
                 buf = self._views[slot]
-                ns, sec, env, src, dc, extent = _HEAD.unpack_from(buf)
-                if 12 + extent == w[sw + T_SIZE] and extent >= 12 \
-                        and (dc >> 16) & 0xFFF == _PARENT:  # DgramFactory.make, inlined
-                    root = self._roots.get((src, dc, extent))
-                    if root is None:
-                        root = self._factory.root(src, dc, extent)
+                ns, sec, env, key = _unpack_keyed(buf)
+                hit = self._roots.get(key)  # (DgramFactory.make, inlined)
+                if hit is not None and hit[1] == w[sw + T_SIZE]:
                     dg = _new_dgram(Dgram)
                     dg.buf = buf
                     dg.offset = dg.file_offset = 0
                     dg.nanoseconds = ns
                     dg.seconds = sec
                     dg.env = env
-                    dg.root = root
+                    dg.root = hit[0]
                     dg.source = self._source
-                    return pos, slot, seq, dg
-            got = self._unusual(pos, slot, seq)
+                    return read, slot, seq, dg
+            got = self._unusual(read, slot, seq)  # taken back, new or odd header
             if got is not None:
                 return got
+
+    def _pass_over(self, read: int) -> bool:
+        """Pass over (without claiming them) the entries from ``read`` on that the server
+        took back for good, while more than 4 are ready; whether there were any."""
+        w = self._words
+        head_word, ring_base, mask = self._head_word, self._ring_base, self._ring_mask
+        passed = 0
+        while w[head_word] - read > 4:
+            entry = w[ring_base + (read & mask)]
+            slot = entry & SLOT_MASK
+            seq = entry >> 16
+            now_seq = w[self._seq_words[slot]]
+            if now_seq == seq or seq == 1 or now_seq == seq + 1:  # ours, or no verdict yet
+                break
+            read += 1
+            passed += 1
+            self._bump(C_SKIPPED if slot < self._n_events else C_TSKIPPED)
         if passed:
             self._passed(read, passed)
-        return None
+        return passed > 0
 
     def _unusual(self, pos: int, slot: int, seq: int) -> tuple[int, int, int, Dgram] | None:
         """Entry ``pos``, just claimed, is not a valid dgram of the usual layout: one made
@@ -435,7 +443,7 @@ class ShmemClient:
         self._barrier()
         ring_base, mask, seq_words, views = (self._ring_base, self._ring_mask, self._seq_words,
                                              self._views)
-        roots, source, unpack = self._roots, self._source, _HEAD.unpack_from
+        roots, source = self._roots, self._source
         dgrams: list[Dgram] = []
         slots: list[int] = []
         seqs: list[int] = []
@@ -452,18 +460,16 @@ class ShmemClient:
                 slot, seq = got
                 sw = seq_words[slot]
             buf = views[slot]
-            ns, sec, env, src, dc, extent = unpack(buf)
-            if 12 + extent == w[sw + T_SIZE] and extent >= 12 and (dc >> 16) & 0xFFF == _PARENT:
-                root = roots.get((src, dc, extent))
-                if root is None:
-                    root = self._factory.root(src, dc, extent)
+            ns, sec, env, key = _unpack_keyed(buf)
+            hit = roots.get(key)
+            if hit is not None and hit[1] == w[sw + T_SIZE]:
                 dg = _new_dgram(Dgram)
                 dg.buf = buf
                 dg.offset = dg.file_offset = 0
                 dg.nanoseconds = ns
                 dg.seconds = sec
                 dg.env = env
-                dg.root = root
+                dg.root = hit[0]
                 dg.source = source
             else:
                 try:
@@ -531,9 +537,10 @@ class ShmemClient:
 
     def _release_current(self) -> None:
         """Release the entry the last ``next`` handed out (it is the oldest one held)."""
-        pos = self._cur_pos
-        self._cur_pos = -1
-        self._bump(self._count_release(self._cur_slot, self._cur_seq))
+        assert self._cur is not None
+        pos, sw, seq, word = self._cur
+        self._cur = None
+        self._bump(word if self._words[sw] == seq else _LOST[word])
         tail = pos + 1
         held = self._held
         while held and held[0].released:
@@ -542,7 +549,7 @@ class ShmemClient:
         self._region[C_TAIL] = tail
 
     def _advance(self) -> None:
-        if self._cur_pos >= 0:  # the oldest entry is still out: the tail cannot move
+        if self._cur is not None:  # the oldest entry is still out: the tail cannot move
             return
         held = self._held
         tail = self._tail
@@ -606,18 +613,26 @@ class ShmemClient:
                 return True
 
     def _core_free(self, now: float) -> bool:
-        """Whether a core seems free for spinning: little CPU pressure (``some avg10`` of
-        /proc/pressure/cpu below 5 %; else the load average below the CPUs we may use, less
-        one). Looked at twice a second at most."""
-        if now < self._free_checked + 0.5:
+        """Whether a core seems free for spinning: tasks waited for a CPU less than 5 % of
+        the time since the last look (the ``total`` stall time of /proc/pressure/cpu; its
+        ``avg10`` is used after a long gap only, as it lags a change by tens of seconds);
+        without PSI, the load average below the CPUs we may use, less one. Looked at twice
+        a second at most."""
+        since = now - self._free_checked
+        if since < 0.5:
             return self._free
-        self._free_checked = now
         try:
             with open("/proc/pressure/cpu", "rb") as fh:
-                some = fh.readline().split()
-            self._free = float(some[1].split(b"=")[1]) < 5.0
+                some = fh.readline().split()  # some avg10=.. avg60=.. avg300=.. total=us
+            total = int(some[4].split(b"=")[1])
+            if self._stall_total and since < 10.0:
+                self._free = (total - self._stall_total) * 1e-6 < 0.05 * since
+            else:
+                self._free = float(some[1].split(b"=")[1]) < 5.0
+            self._stall_total = total
         except (OSError, IndexError, ValueError):
             self._free = os.getloadavg()[0] < len(os.sched_getaffinity(0)) - 1
+        self._free_checked = now
         return self._free
 
     def _adapt(self, waited: float, limit: float) -> None:
@@ -678,56 +693,55 @@ class ShmemClient:
 
     def next(self, timeout: float | None = None) -> Dgram | None:
         """The next dgram, releasing the one handed by the previous ``next``; None on timeout."""
-        pos = self._cur_pos
-        if pos >= 0 and not self._held and self._sock is not None:
+        cur = self._cur
+        if cur is not None and not self._held:
             # The hot path, inlined: release the previous entry (the oldest one out) ...
+            pos, sw, seq, word = cur
             w, region, counts = self._words, self._region, self._counts
-            slot = self._cur_slot
-            intact = w[self._seq_words[slot]] == self._cur_seq
-            if slot < self._n_events:
-                word = C_DELIVERED if intact else C_OVERWRITTEN
-            else:
-                word = C_TRANSITIONS if intact else C_TSKIPPED
-            counts[word] += 1
-            region[word] = counts[word]
-            self._cur_pos = -1
-            self._tail = pos + 1
-            region[C_TAIL] = pos + 1
+            if w[sw] != seq:
+                word = _LOST[word]
+            counts[word] = n = counts[word] + 1
+            region[word] = n
+            self._cur = None
+            self._tail = pos = pos + 1
+            region[C_TAIL] = pos
             # ... and claim the next one if it is ready (as _claim does)
             read = self._read
             if 0 < w[self._head_word] - read <= 4:
                 self._read = read + 1
                 region[C_READ] = read + 1
-                self._barrier()
+                if self._fenced:  # _barrier, inlined
+                    self._fenced = False
+                    self._fence.release()
+                else:
+                    self._fenced = True
+                    self._fence.acquire()
                 entry = w[self._ring_base + (read & self._ring_mask)]
                 slot = entry & SLOT_MASK
                 seq = entry >> 16
                 sw = self._seq_words[slot]
                 if w[sw] == seq:
                     buf = self._views[slot]
-                    ns, sec, env, src, dc, extent = _HEAD.unpack_from(buf)
-                    if 12 + extent == w[sw + T_SIZE] and extent >= 12 \
-                            and (dc >> 16) & 0xFFF == _PARENT:
-                        root = self._roots.get((src, dc, extent))
-                        if root is None:
-                            root = self._factory.root(src, dc, extent)
+                    ns, sec, env, key = _unpack_keyed(buf)
+                    hit = self._roots.get(key)  # (DgramFactory.make, inlined)
+                    if hit is not None and hit[1] == w[sw + T_SIZE]:
                         dg = _new_dgram(Dgram)
                         dg.buf = buf
                         dg.offset = dg.file_offset = 0
                         dg.nanoseconds = ns
                         dg.seconds = sec
                         dg.env = env
-                        dg.root = root
+                        dg.root = hit[0]
                         dg.source = self._source
-                        self._cur_pos, self._cur_slot, self._cur_seq = read, slot, seq
+                        self._cur = (read, sw, seq, C_DELIVERED if slot < self._n_events
+                                     else C_TRANSITIONS)
                         return dg
-                got = self._unusual(read, slot, seq)  # taken back, or an odd header
+                got = self._unusual(read, slot, seq)  # taken back, new or odd header
                 if got is not None:
-                    self._cur_pos, self._cur_slot, self._cur_seq, dg = got
-                    return dg
+                    return self._hold(got)
         if self._sock is None:
             raise ShmemError("client is not attached")
-        if self._cur_pos >= 0:
+        if self._cur is not None:
             self._release_current()
         elif self._current is not None:
             self._release(self._current)
@@ -742,14 +756,20 @@ class ShmemClient:
         while True:
             got = self._claim()
             if got is not None:
-                self._cur_pos, self._cur_slot, self._cur_seq, dg = got
-                return dg
+                return self._hold(got)
             if deadline is None and timeout is not None:
                 deadline = time.perf_counter() + timeout
             if not self._wait(deadline):
                 return None
             if self._held:  # only entries taken back were ready (now released)
                 self._advance()
+
+    def _hold(self, got: tuple[int, int, int, Dgram]) -> Dgram:
+        """Remember a claimed entry as the one ``next`` hands out; its dgram."""
+        pos, slot, seq, dg = got
+        self._cur = (pos, self._seq_words[slot], seq,
+                     C_DELIVERED if slot < self._n_events else C_TRANSITIONS)
+        return dg
 
     def __iter__(self) -> ShmemClient:
         return self
@@ -761,7 +781,7 @@ class ShmemClient:
 
     def release(self) -> None:
         """Release every buffer this client holds."""
-        if self._cur_pos >= 0 and self._sock is not None:
+        if self._cur is not None and self._sock is not None:
             self._release_current()
         self._current = None
         for rec in list(self._held):
@@ -771,7 +791,7 @@ class ShmemClient:
     def statistics(self) -> dict[str, int]:
         """This client's own counters (the server adds the drops it made; see status)."""
         c = self._counts
-        held = (self._cur_pos >= 0) + sum(
+        held = (self._cur is not None) + sum(
             len(r.dgrams) if isinstance(r, Batch) else 1
             for r in self._held if not r.released)
         return {"delivered": c[C_DELIVERED], "skipped": c[C_SKIPPED],

@@ -22,6 +22,7 @@ from ._layout import (
     CLIENT_REGION_SIZE,
     S_HEAD,
     S_WOKEN,
+    SLOT_MASK,
     Layout,
 )
 from ._proto import WAKE
@@ -30,8 +31,11 @@ from ._proto import WAKE
 class Client:
     """One attached client: its ring in the segment, its region (read-only here), counters.
 
-    ``out`` lists ``[pos, slot, taken_back]`` for every ring entry the client has not yet
-    released, in ring order.
+    ``out`` holds the ring entry (``seq << 16 | slot``) of every position from ``out_pos`` to
+    ``head`` the server has not yet reaped, in ring order. An entry is taken back when its seq
+    is not the slot's current one: seq 0 (taken back from this client alone) or an older seq
+    (taken back from every client, or the slot since reused). Ints, not records: the producer
+    appends one per event and reaps it later, so it must cost little.
     """
 
     def __init__(self, id: int, index: int, layout: Layout, region_fd: int, group: str,
@@ -57,17 +61,28 @@ class Client:
         self.head_word = layout.client_word(index, S_HEAD)
         self.woken_word = layout.client_word(index, S_WOKEN)
         self.head = 0
-        self.events = 0  # event entries pushed
-        # events the server may still push before it must look at the client's counters
-        # again (an under-estimate: the client only ever makes more room)
-        self.room = 0
+        self.transition_entries = 0  # ring entries that are transitions (the rest: events)
+        # the server may push events at ring positions below ``limit`` without looking at
+        # the client's counters (an under-estimate: the client only ever makes more room)
+        self.limit = 0
         self.woken = 0  # last wake-up request answered (mirrors S_WOKEN)
         self.checked = 0  # head when the wake-up request was last looked at
-        self.out: deque[list[Any]] = deque()
-        self.offered = self.dropped = self.taken_back = self.transitions_dropped = 0
+        self.out: deque[int] = deque()
+        self.out_pos = 0  # ring position of out[0]
+        self.dropped = self.taken_back = self.transitions_dropped = 0
         self.wakes = 0
         self.wake_fd = wake_fd
         self.attached_at = time.time()
+
+    @property
+    def events(self) -> int:
+        """Event entries pushed."""
+        return self.head - self.transition_entries
+
+    @property
+    def offered(self) -> int:
+        """Events routed to this client: each was pushed (``events``) or dropped for it."""
+        return self.events + self.dropped
 
     def tail(self) -> int:
         t = self.region[C_TAIL]
@@ -79,17 +94,19 @@ class Client:
 
     def has_room(self) -> bool:
         """Fewer than ``depth`` events queued or held (transitions do not count), and ring
-        space for one more event; the answer is remembered as a credit (``room``) that each
-        event pushed uses up, so a busy client's counters are read once per credit, not once
-        per event."""
-        if self.room > 0:
+        space for one more event; the answer is remembered as a ``limit`` that each event
+        pushed comes closer to, so a busy client's counters are read once per credit, not
+        once per event."""
+        head = self.head
+        if head < self.limit:
             return True
         r = self.region
         tail = r[C_TAIL]
-        head = self.head
-        room = self.depth - (self.events - self.taken_back - r[C_DELIVERED] - r[C_OVERWRITTEN])
+        room = self.depth - (head - self.transition_entries - self.taken_back - r[C_DELIVERED]
+                             - r[C_OVERWRITTEN])
         ring = self.ring_events - (head - (tail if tail <= head else head))
-        self.room = room = room if room < ring else ring
+        room = room if room < ring else ring
+        self.limit = head + room
         return room > 0
 
     def ring_room(self) -> bool:
@@ -110,9 +127,10 @@ class Client:
         r = self.region
         tail, read = self.tail(), self.read()
         queued = held = held_all = 0
-        for pos, slot, _ in self.out:
+        for pos, entry in enumerate(self.out, self.out_pos):
             if pos < tail:
                 continue
+            slot = entry & SLOT_MASK
             if pos >= read:
                 queued += slot < self.n_events
             else:
@@ -154,6 +172,8 @@ class Group:
 
     def remove(self, t: Client) -> None:
         self.members.remove(t)
+        if self.rr >= len(self.members):
+            self.rr = 0
 
     def route(self, targets: list[Client], make_room: Callable[[Client], bool]) -> None:
         """Append the members that get the next event; count the others' drops.
@@ -164,8 +184,7 @@ class Group:
         members = self.members
         if self.shared:
             for t in members:
-                t.offered += 1
-                if t.room > 0 or t.has_room() or make_room(t):
+                if t.head < t.limit or t.has_room() or make_room(t):
                     targets.append(t)
                 else:
                     t.dropped += 1
@@ -175,13 +194,11 @@ class Group:
         for k in range(n):
             t = members[(start + k) % n]
             if t.has_room():
-                t.offered += 1
                 targets.append(t)
                 self.rr = (start + k + 1) % n
                 return
         t = members[start % n]  # nobody has room: it is this member's turn
         self.rr = (start + 1) % n
-        t.offered += 1
         if make_room(t):
             targets.append(t)
         else:

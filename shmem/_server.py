@@ -22,6 +22,7 @@ from ._layout import (
     H_TRANSITIONS,
     S_ID,
     S_WOKEN,
+    SLOT_MASK,
     T_SEQ,
     T_SERVICE,
     T_SIZE,
@@ -36,6 +37,7 @@ from ._segment import ServerSegment
 log = logging.getLogger("shmem")
 
 _HEAD = struct.Struct("<III8xI")  # ns, s, env, (src, damage, contains), extent
+_unpack_head = _HEAD.unpack_from
 _L1 = int(TransitionId.L1Accept)
 _SEQ_MASK = (1 << 48) - 1
 _BYTES = (bytes, bytearray)  # (a constant: ``bytes | bytearray`` is built at each use)
@@ -61,13 +63,6 @@ def _source(dgram: Any) -> tuple[Any, int, int, int, int]:
     if size > len(mv):
         raise ValueError(f"dgram of {size} bytes in a {len(mv)}-byte buffer")
     return mv[:size], size, ns, sec, env
-
-
-def _all_room(members: tuple[Client, ...]) -> bool:
-    for t in members:  # noqa: SIM110 - faster than all() over a generator
-        if t.room <= 0:
-            return False
-    return True
 
 
 class ShmemServer:
@@ -112,9 +107,14 @@ class ShmemServer:
         self._events = 0
         self._seq_words = [self.layout.slot_word(k, T_SEQ) for k in range(n)]
         self._offsets = [self.layout.buffer_offset(k) for k in range(n)]
+        self._event_size = self.layout.buffer_size
         self._groups: dict[str, Group] = {}
         self._group_list: tuple[Group, ...] = ()
-        self._shared_members: tuple[Client, ...] = ()  # every client, if all groups are shared
+        # the fast paths (see _regroup)
+        self._fast_one: Client | None = None
+        self._fast_group: Group | None = None
+        self._fast_shared: tuple[Client, ...] = ()
+        self._batch_members: tuple[Client, ...] = ()
         self._clients: list[Client] = []
         self._free_index = list(range(self.layout.max_clients - 1, -1, -1))
         self._next_id = 1
@@ -173,58 +173,76 @@ class ShmemServer:
     # ---- producer --------------------------------------------------------------------
     def put(self, dgram: Dgram | EncodedDgram | bytes | bytearray | memoryview) -> bool:
         """Queue one dgram to the clients; True if any client got it. Never blocks."""
-        if isinstance(dgram, _BYTES):  # the common case, without a memoryview
-            n = len(dgram)
-            if n < DGRAM_HEADER_SIZE:
-                raise ValueError(f"{n} bytes cannot hold a dgram")
-            ns, sec, env, extent = _HEAD.unpack_from(dgram)
+        src: Any = dgram
+        tp = type(src)
+        if tp is bytes or tp is bytearray:  # the common case, without a memoryview
+            try:
+                ns, sec, env, extent = _unpack_head(src)
+            except struct.error:
+                raise ValueError(f"{len(src)} bytes cannot hold a dgram") from None
             size = 12 + extent
-            if size > n:
-                raise ValueError(f"dgram of {size} bytes in a {n}-byte buffer")
-            src: Any = dgram if size == n else memoryview(dgram)[:size]
+            if size != len(src):
+                if size > len(src):
+                    raise ValueError(f"dgram of {size} bytes in a {len(src)}-byte buffer")
+                src = memoryview(src)[:size]
         else:
             src, size, ns, sec, env = _source(dgram)
         lock = self._lock  # (acquire/release: cheaper than a with statement)
         lock.acquire()
         try:
+            if (env >> 24) & 0xF == _L1 and size <= self._event_size:
+                # The fast path (docs/shmem.md): the event goes to one client (the only one,
+                # or the one whose turn it is in the only group, distributed) that has room,
+                # and a buffer is free. It routes as _put_event would, with less bookkeeping.
+                t = self._fast_one
+                if (g := self._fast_group) is not None:
+                    t = g.members[g.rr]
+                if t is not None:
+                    if (t.head < t.limit or t.has_room()) and (self._free_ev or self._reaped()):
+                        if g is not None:
+                            g.rr = g.rr + 1 if g.rr + 1 < len(g.members) else 0
+                        w = self._words
+                        self._events = events = self._events + 1
+                        w[H_EVENTS] = events
+                        slot = self._free_ev.pop()
+                        self._inuse_ev[slot] = None
+                        seq_word = self._seq_words[slot]
+                        seq = self._seq[slot]
+                        w[seq_word] = seq + 1  # odd: being written
+                        off = self._offsets[slot]
+                        if type(src) is EncodedDgram:
+                            src.pack_into(self._mv, off)
+                        else:
+                            self._mv[off: off + size] = src
+                        w[seq_word + T_SIZE] = size
+                        w[seq_word + T_SERVICE] = _L1
+                        self._seq[slot] = seq = (seq + 2) & _SEQ_MASK
+                        w[seq_word] = seq
+                        entry = (seq << 16) | slot
+                        pos = t.head
+                        w[t.ring_base + (pos & t.ring_mask)] = entry
+                        t.head = t.checked = pos + 1
+                        w[t.head_word] = pos + 1
+                        t.out.append(entry)
+                        self._users[slot][t] = pos
+                        # the wake-up (_wake for this client): a barrier, then its request
+                        if self._fenced:
+                            self._fenced = False
+                            self._fence.release()
+                        else:
+                            self._fenced = True
+                            self._fence.acquire()
+                        sleep = t.region[C_SLEEP]
+                        if sleep != t.woken:
+                            t.woken = w[t.woken_word] = sleep
+                            t.wake()
+                        return True
+                elif self._fast_shared and self._put_shared(src, size):
+                    return True
             if self._segment is None:
                 raise RuntimeError("server is not open")
             if (env >> 24) & 0xF != _L1:
                 got = self._put_transition(src, size, (env >> 24) & 0xF, (sec << 32) | ns)
-            elif (members := self._shared_members) and self._free_ev \
-                    and size <= self.layout.buffer_size and _all_room(members):
-                # the fast path (as in _put_many): every group shared, every member with
-                # room, a free buffer
-                w = self._words
-                self._events += 1
-                w[H_EVENTS] = self._events
-                slot = self._free_ev.pop()
-                self._inuse_ev[slot] = None
-                seq_word = self._seq_words[slot]
-                seq = self._seq[slot]
-                w[seq_word] = seq + 1
-                off = self._offsets[slot]
-                if type(src) is EncodedDgram:
-                    src.pack_into(self._mv, off)
-                else:
-                    self._mv[off: off + size] = src
-                w[seq_word + T_SIZE] = size
-                w[seq_word + T_SERVICE] = _L1
-                self._seq[slot] = seq = (seq + 2) & _SEQ_MASK
-                w[seq_word] = seq
-                entry = (seq << 16) | slot
-                users = self._users[slot]
-                for t in members:
-                    t.offered += 1
-                    t.events += 1
-                    t.room -= 1
-                    pos = t.head
-                    w[t.ring_base + (pos & t.ring_mask)] = entry
-                    t.head = pos + 1
-                    w[t.head_word] = pos + 1
-                    t.out.append([pos, slot, False])
-                    users[t] = pos
-                got = True
             else:
                 got = self._put_event(src, size) is not None
             self._wake(self._clients)
@@ -254,21 +272,13 @@ class ShmemServer:
         w = self._words
         # The fast path: every group shared, every member with room, a free buffer. Events
         # come in runs: at the start of a run each member's room credit is looked at, and the
-        # run lasts as long as the smallest credit; the members' counters are brought up to
-        # date at its end (``flush``), before anything else looks at them.
-        members = self._shared_members
+        # run lasts as long as the smallest credit.
+        members = self._batch_members
         free, inuse, all_users = self._free_ev, self._inuse_ev, self._users
         seqs, seq_words, offsets, mv = self._seq, self._seq_words, self._offsets, self._mv
         max_size = self.layout.buffer_size
         run = budget = 0  # events in this run, the most it may hold
-
-        def flush() -> None:
-            for t in members:
-                t.offered += run
-                t.events += run
-                t.room -= run
-            self._events += run
-
+        fast = 0  # events queued by the fast path (self._events is brought up to date at the end)
         try:
             for dgram in dgrams:
                 if isinstance(dgram, _BYTES):
@@ -283,11 +293,11 @@ class ShmemServer:
                 else:
                     src, size, ns, sec, env = _source(dgram)
                 if run >= budget and members:  # a new run
-                    flush()
                     run = 0
-                    budget = min(t.room if t.room > 0 or t.has_room() else 0
+                    budget = min(t.limit - t.head if t.head < t.limit or t.has_room() else 0
                                  for t in members)
-                if (env >> 24) & 0xF == _L1 and run < budget and free and size <= max_size:
+                if (env >> 24) & 0xF == _L1 and run < budget and size <= max_size \
+                        and (free or self._reaped()):
                     slot = free.pop()
                     inuse[slot] = None
                     seq_word = seq_words[slot]
@@ -308,28 +318,51 @@ class ShmemServer:
                         pos = t.head
                         w[t.ring_base + (pos & t.ring_mask)] = entry
                         t.head = pos + 1
-                        t.out.append([pos, slot, False])
+                        t.out.append(entry)
                         users[t] = pos
                     run += 1
-                    got += 1
+                    fast += 1
                     continue
-                if members:  # the general path looks at the counters: end the run
-                    flush()
-                    run = budget = 0
+                run = budget = 0  # the general path may change the counters: end the run
                 if (env >> 24) & 0xF != _L1:
                     if self._put_transition(src, size, (env >> 24) & 0xF, (sec << 32) | ns):
                         got += 1
                 elif self._put_event(src, size) is not None:
                     got += 1
         finally:
-            if members:
-                flush()
+            self._events += fast
             w[H_EVENTS] = self._events
             for t in self._clients:
                 w[t.head_word] = t.head
-        return got
+        return got + fast
 
-    def _wake(self, clients: list[Client]) -> None:
+    def _put_shared(self, src: Any, size: int) -> bool:
+        """put's fast path when every group is shared: if every client has room and a buffer
+        is free, queue the event to each (as _put_event would) and return True."""
+        members = self._fast_shared
+        for t in members:
+            if t.head >= t.limit and not t.has_room():
+                return False
+        if not (self._free_ev or self._reaped()):
+            return False
+        self._events += 1
+        w = self._words
+        w[H_EVENTS] = self._events
+        slot = self._free_ev.pop()
+        self._inuse_ev[slot] = None
+        entry = (self._write(slot, src, size, _L1) << 16) | slot
+        users = self._users[slot]
+        for t in members:
+            pos = t.head
+            w[t.ring_base + (pos & t.ring_mask)] = entry
+            t.head = pos + 1
+            w[t.head_word] = pos + 1
+            t.out.append(entry)
+            users[t] = pos
+        self._wake(self._clients)
+        return True
+
+    def _wake(self, clients: list[Client] | tuple[Client, ...]) -> None:
         """Wake the clients that asked for it and have new entries since they last asked
         (under the lock, after ``head`` was stored).
 
@@ -421,13 +454,11 @@ class ShmemServer:
         entry = (seq << 16) | slot
         users = self._users[slot]
         for t in targets:  # _push inlined
-            t.events += 1
-            t.room -= 1
             pos = t.head
             w[t.ring_base + (pos & t.ring_mask)] = entry
             t.head = pos + 1
             w[t.head_word] = pos + 1
-            t.out.append([pos, slot, False])
+            t.out.append(entry)
             users[t] = pos
         return targets
 
@@ -470,8 +501,9 @@ class ShmemServer:
         w[t.ring_base + (pos & t.ring_mask)] = entry
         t.head = pos + 1
         w[t.head_word] = pos + 1
-        t.room = 0  # ring space used: look at the client's counters before the next event
-        t.out.append([pos, slot, False])
+        t.transition_entries += 1
+        t.limit = 0  # ring space used: look at the client's counters before the next event
+        t.out.append(entry)
         self._users[slot][t] = pos
 
     # ---- buffers ---------------------------------------------------------------------
@@ -497,37 +529,48 @@ class ShmemServer:
 
     def _reap(self) -> None:
         """Free the buffers clients have released (their tail moved past them)."""
-        all_users, cached, n_events = self._users, self._cached, self.layout.n_events
-        inuse_ev, free_ev = self._inuse_ev, self._free_ev
+        all_users, cached, seqs = self._users, self._cached, self._seq
+        n_events, inuse_ev, free_ev = self.layout.n_events, self._inuse_ev, self._free_ev
         for t in self._clients:
-            tail = t.tail()
-            out = t.out
-            popleft = out.popleft
-            while out and out[0][0] < tail:
-                _, slot, revoked = popleft()
-                if not revoked:
-                    users = all_users[slot]
-                    del users[t]
-                    if users or cached[slot]:
-                        continue
-                    if slot < n_events:  # _maybe_free inlined
-                        if inuse_ev.pop(slot, 0) is None:
-                            free_ev.append(slot)
-                    else:
-                        self._maybe_free(slot)
+            n = t.tail() - t.out_pos
+            if n <= 0:
+                continue
+            t.out_pos += n
+            popleft = t.out.popleft
+            for _ in range(n):
+                entry = popleft()
+                slot = entry & SLOT_MASK
+                if entry >> 16 != seqs[slot]:  # taken back already
+                    continue
+                users = all_users[slot]
+                del users[t]
+                if users or cached[slot]:
+                    continue
+                if slot < n_events:  # _maybe_free inlined
+                    if inuse_ev.pop(slot, 0) is None:
+                        free_ev.append(slot)
+                else:
+                    self._maybe_free(slot)
+
+    def _reaped(self) -> bool:
+        """Reap; whether an event buffer is free now."""
+        self._reap()
+        return bool(self._free_ev)
 
     def _make_room(self, t: Client) -> bool:
         """Take back the oldest event queued (not yet read) to ``t``; False if none."""
         out = t.out
         if not out or not t.ring_room():
             return False
-        first = out[0][0]
-        w = self._words
+        first = t.out_pos
+        w, seqs = self._words, self._seq
         n_events = self.layout.n_events
         for k in range(max(t.read(), t.evict_from) - first, len(out)):
-            pos, slot, revoked = out[k]
-            if revoked or slot >= n_events:
+            entry = out[k]
+            slot = entry & SLOT_MASK
+            if slot >= n_events or entry >> 16 != seqs[slot]:  # a transition, or taken back
                 continue
+            pos = first + k
             word = t.ring_base + (pos & t.ring_mask)
             old = w[word]
             w[word] = TENTATIVE | slot  # being taken back (a client that claimed it waits) ...
@@ -537,7 +580,7 @@ class ShmemServer:
                 self.counters["take_back_races"] += 1
                 return False
             w[word] = slot  # taken back: seq 0, which no entry carries
-            out[k][2] = True
+            out[k] = slot
             t.taken_back += 1
             t.evict_from = pos + 1
             self.counters["taken_back"] += 1
@@ -563,11 +606,11 @@ class ShmemServer:
                 w[seq_word] = seq                                  # claimed it
                 self.counters["take_back_races"] += 1
                 continue
-            # taken back: a seq no entry carries (the next write of the slot goes on from it)
+            # taken back: a seq no entry carries (the next write of the slot goes on from it);
+            # the entries in the clients' ``out`` are stale now
             self._seq[slot] = seq = (seq + 2) & _SEQ_MASK
             w[seq_word] = seq
-            for t, pos in users.items():
-                t.out[pos - t.out[0][0]][2] = True
+            for t in users:
                 t.taken_back += 1
             users.clear()
             self.counters["taken_back"] += 1
@@ -619,9 +662,19 @@ class ShmemServer:
                        "segment": str(self.segment_path), "generation": self._generation()}
 
     def _regroup(self) -> None:
-        groups = self._group_list
-        self._shared_members = tuple(t for g in groups for t in g.members) \
+        """Choose the fast paths for these groups (docs/shmem.md): the only client (a lone
+        member of a distributed group is routed as a shared one: it gets every event it has
+        room for, or the oldest one queued to it is taken back), the only group if it is
+        distributed, or every client if all groups are shared."""
+        groups, clients = self._group_list, self._clients
+        one = len(clients) == 1
+        self._fast_one = clients[0] if one else None
+        self._fast_group = groups[0] if len(groups) == 1 and not one \
+            and not groups[0].shared else None
+        shared = tuple(t for g in groups for t in g.members) \
             if all(g.shared for g in groups) else ()
+        self._fast_shared = shared if not one else ()
+        self._batch_members = (clients[0],) if one else shared
 
     def _generation(self) -> int:
         assert self._segment is not None
@@ -641,8 +694,10 @@ class ShmemServer:
             del self._groups[t.group]
             self._group_list = tuple(self._groups.values())
         self._regroup()
-        for _, slot, revoked in t.out:
-            if not revoked:
+        seqs = self._seq
+        for entry in t.out:
+            slot = entry & SLOT_MASK
+            if entry >> 16 == seqs[slot]:  # not taken back
                 del self._users[slot][t]
                 self._maybe_free(slot)
         t.out.clear()

@@ -11,4 +11,4 @@ from benchmarks.bench_shmem import SUITE, run
 def test_bench_shmem_quick() -> None:
     results = run(quick=True)
     assert {r.suite for r in results} == {SUITE}
-    assert len(results) == 6 and all(r.value > 0 for r in results)
+    assert len(results) == 7 and all(r.value > 0 for r in results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -122,3 +123,27 @@ def test_replay_merges_streams_in_time_order_and_loops_cleanly(tmp_path: Path) -
     assert [ns for n, ns in out[3:7]] == [10, 20, 30, 40]
     assert names[7:10] == ["Disable", "EndRun", "Unconfigure"]  # closed before the next pass
     assert names[10] == "Configure"
+
+
+def test_spin_policy_follows_recent_cpu_pressure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client spins long only if tasks waited little for a CPU since it last looked (the
+    growth of PSI's total stall time); ``avg10``, which lags, only after a long gap."""
+    from shmem import _client
+
+    psi = {"avg10": 50.0, "total": 10_000_000}
+
+    def fake_open(path: str, mode: str = "r") -> io.BytesIO:
+        assert path == "/proc/pressure/cpu"
+        return io.BytesIO(f"some avg10={psi['avg10']:.2f} avg60=0.00 avg300=0.00 "
+                          f"total={psi['total']}\n".encode())
+
+    monkeypatch.setattr(_client, "open", fake_open, raising=False)
+    c = _client.ShmemClient("t")
+    assert not c._core_free(100.0)  # first look: avg10 (50 %)
+    psi["total"] += 10_000  # 10 ms of waiting in 1 s: 1 %, though avg10 still says 50 %
+    assert not c._core_free(100.4)  # looked at twice a second at most: as before
+    assert c._core_free(101.0)
+    psi["total"] += 100_000  # 100 ms in 1 s: 10 %
+    assert not c._core_free(102.0)
+    psi["avg10"] = 1.0
+    assert c._core_free(130.0)  # after a long gap: avg10
