@@ -47,6 +47,10 @@ class MonitorSummary:
             self.detectors = names
             self._has_timing = "timing" in names
 
+    def start(self, now: float) -> None:
+        """Count the first line's rates from ``now`` (when the client attached)."""
+        self._mark = (now, self.events, self.bytes)
+
     def line(self, now: float, client: dict[str, Any] | None = None) -> str:
         """One report line: rates since the previous line."""
         t0, e0, b0 = self._mark

@@ -103,6 +103,7 @@ def _monitor(args: argparse.Namespace) -> int:
                      name="shmem-monitor") as client:
         print(f"attached to {args.tag} as client {client.id} ({args.mode} group "
               f"{args.group!r})", flush=True)
+        summary.start(time.monotonic())
         next_line = time.monotonic() + args.interval
         try:
             while True:

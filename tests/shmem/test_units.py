@@ -147,3 +147,16 @@ def test_spin_policy_follows_recent_cpu_pressure(monkeypatch: pytest.MonkeyPatch
     assert not c._core_free(102.0)
     psi["avg10"] = 1.0
     assert c._core_free(130.0)  # after a long gap: avg10
+
+
+def test_monitor_first_line_counts_from_the_attach_time() -> None:
+    from daq.xtc import Dgram, TransitionId, make_dgram
+    from shmem._monitor import MonitorSummary
+
+    summary = MonitorSummary()
+    summary.start(100.0)
+    event = Dgram(make_dgram(TransitionId.L1Accept, 1, 2).tobytes())
+    for _ in range(10):
+        summary.add(event)
+    assert "rate 5.0 Hz" in summary.line(102.0)
+    assert "rate 0.0 Hz" in summary.line(103.0)  # nothing since the last line
