@@ -10,13 +10,12 @@ byte what building them one at a time gives.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from daq.xtc import Damage, Dgram, TransitionId, event_src, make_env
 
-_DROPPED_NONE: tuple[int, ...] = ()
 _OUT_OF_SYNCH = int(Damage.OutOfSynch)
 
 
@@ -27,7 +26,7 @@ class BuiltBatch:
     keys: np.ndarray
     service: int
     data: np.ndarray
-    missing: tuple[int, ...] = field(default=_DROPPED_NONE)
+    missing: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return int(self.data.shape[0])

@@ -344,25 +344,13 @@ class EventBuilder:
                 heapq.heappop(heap)
                 continue
             if not ev.done:
-                missing_absent = all(self._missed.get(n, 0) >= self.absent_after
-                                     for n in ev.contract if n not in (
-                                         ev.batches if isinstance(ev, _Unit) else ev.parts))
-                timed_out = now - ev.first_seen >= (
-                    self.timeout if ev.service == TransitionId.L1Accept
-                    else self.transition_timeout)
+                reason = self._why_retire(ev, now)
+                if reason is None:
+                    break
                 if isinstance(ev, _Unit):
-                    if ev.expired or timed_out or missing_absent:
-                        self._explode(ev, now)  # its events retire one by one, marked
-                        continue
-                    break
-                if ev.expired:
-                    self.counters.superseded += 1
-                elif timed_out:
-                    self.counters.timed_out += 1
-                elif missing_absent:
-                    self.counters.absent += 1
-                else:
-                    break
+                    self._explode(ev, now)  # its events retire one by one, marked
+                    continue
+                setattr(self.counters, reason, getattr(self.counters, reason) + 1)
             heapq.heappop(heap)
             del self._pending[ev.key]
             if isinstance(ev, _Unit):
@@ -373,6 +361,18 @@ class EventBuilder:
             self._last_retired = ev.key
             out.append(self._build(ev))
         return out
+
+    def _why_retire(self, ev: _Pending | _Unit, now: float) -> str | None:
+        """Why an incomplete event must go now (the counter to bump), or None to keep it."""
+        if ev.expired:
+            return "superseded"
+        limit = self.timeout if ev.service == TransitionId.L1Accept else self.transition_timeout
+        if now - ev.first_seen >= limit:
+            return "timed_out"
+        have = ev.batches if isinstance(ev, _Unit) else ev.parts
+        if all(self._missed.get(n, 0) >= self.absent_after for n in ev.contract if n not in have):
+            return "absent"
+        return None
 
     def _build_unit(self, unit: _Unit) -> BuiltBatch:
         c = self.counters
