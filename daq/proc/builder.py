@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -227,25 +228,30 @@ class BuilderProcess:
             return
         self.deliver(self.eb.add_batch(node, pids, rows), link)
 
+    def _put(self, sink: Sink, put: Callable[[Any], None], arg: Any) -> str | None:
+        """Run one sink's ``put(arg)``; a failure is counted and returned as the message."""
+        try:
+            put(arg)
+        except RecordingError as exc:
+            self.c["sink_errors"] += 1
+            return str(exc)
+        except Exception as exc:
+            self.c["sink_errors"] += 1
+            log.exception("sink failed")
+            return f"{type(sink).__name__}: {exc}"
+        return None
+
     def deliver_rows(self, batch: BuiltBatch, link: ControlLink) -> None:
         """A batch of complete L1Accepts: each sink takes the rows at once if it can."""
         self.c["built_bytes"] += batch.data.nbytes
         for sink in self.sinks:
-            try:
-                put_rows = getattr(sink, "put_rows", None)
-                if put_rows is not None:
-                    put_rows(batch.data)
-                else:
-                    for dg in batch.dgrams():
-                        sink.put(dg)
-            except RecordingError as exc:
-                self.c["sink_errors"] += 1
-                link.send("error", {"role": self.role, "id": self.index, "message": str(exc)})
-            except Exception as exc:
-                self.c["sink_errors"] += 1
-                log.exception("sink failed")
-                link.send("error", {"role": self.role, "id": self.index,
-                                    "message": f"{type(sink).__name__}: {exc}"})
+            put_rows = getattr(sink, "put_rows", None)
+            if put_rows is not None:
+                error = self._put(sink, put_rows, batch.data)
+            else:
+                error = self._put(sink, _put_each(sink), batch)
+            if error is not None:
+                link.send("error", {"role": self.role, "id": self.index, "message": error})
 
     def deliver(self, events: list[Built], link: ControlLink) -> None:
         for ev in events:
@@ -256,15 +262,7 @@ class BuilderProcess:
             self.c["built_bytes"] += dg.size
             error = None
             for sink in self.sinks:
-                try:
-                    sink.put(dg)
-                except RecordingError as exc:
-                    error = str(exc)
-                    self.c["sink_errors"] += 1
-                except Exception as exc:
-                    error = f"{type(sink).__name__}: {exc}"
-                    self.c["sink_errors"] += 1
-                    log.exception("sink failed")
+                error = self._put(sink, sink.put, dg) or error
             if ev.service != TransitionId.L1Accept and not self.monitor:
                 if ev.service != TransitionId.SlowUpdate:
                     link.send("status", self.status())
@@ -275,6 +273,14 @@ class BuilderProcess:
                 link.send("error", {"role": self.role, "id": self.index, "message": error})
             del dg
             ev.release()  # every sink has copied it
+
+
+def _put_each(sink: Sink) -> Callable[[BuiltBatch], None]:
+    """A sink without ``put_rows`` takes a batch one dgram at a time."""
+    def put(batch: BuiltBatch) -> None:
+        for dg in batch.dgrams():
+            sink.put(dg)
+    return put
 
 
 class ShmemSink:
